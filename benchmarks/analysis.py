@@ -1,0 +1,95 @@
+"""The engine's speed against the stdlib parse floor, on a generated monorepo.
+
+    python benchmarks/analysis.py [--modules 1500] [--handlers 300] [--repeat 3]
+
+Prints, in seconds and as a ratio to the floor:
+- floor: `ast.parse` of every Python file of the repository, one process, trees discarded;
+- cold: `reviewbot check --all` with an empty cache (git reads, parsing, every handler);
+- pr: a pull request that edits one shared module, with the cache warm from the cold run,
+  in a fresh process-like state (empty in-memory cache, disk cache kept), as the CLI runs it;
+- pr (CLI): the same as a `reviewbot check` subprocess, interpreter start-up included.
+Targets (issue #2): cold <= 1.5x the floor, pr <= 0.15x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from monorepo import generate  # noqa: E402
+
+from reviewbot.cache import SummaryCache  # noqa: E402
+from reviewbot.localrun import check_repo  # noqa: E402
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--modules", type=int, default=1500)
+    ap.add_argument("--handlers", type=int, default=300)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="reviewbot-bench-"))
+    repo = work / "repo"
+    files = generate(repo, modules=args.modules, handlers=args.handlers)
+    sources = [t.encode() for p, t in files.items() if p.endswith(".py")]
+    print(f"repository: {len(sources)} modules, {sum(map(len, sources)) / 1e6:.1f} MB, "
+          f"{args.handlers} handlers, {os.cpu_count()} CPUs")
+
+    floor, _ = timed(lambda: [ast.parse(s) for s in sources], args.repeat)
+
+    def cold():
+        cache_dir = Path(tempfile.mkdtemp(dir=work))
+        return check_repo(str(repo), "main", "main", check_all=True,
+                          cache=SummaryCache(cache_dir))
+
+    cold_t, report = timed(cold, args.repeat)
+    assert not report.errors, report.errors[:3]
+
+    # A one-file PR editing a shared module; warm the disk cache with a run on main.
+    cache_dir = work / "warm-cache"
+    check_repo(str(repo), "main", "main", check_all=True, cache=SummaryCache(cache_dir))
+    target = repo / "libs/python/shared_00/mod_00.py"
+    git = ["git", "-C", str(repo), "-c", "user.name=b", "-c", "user.email=b@x"]
+    subprocess.run([*git, "checkout", "-q", "-b", "pr"], check=True)
+    target.write_text(target.read_text() + "\n\ndef added_in_pr():\n    return 1\n")
+    subprocess.run([*git, "commit", "-q", "-am", "one-file change"], check=True)
+
+    def pr():
+        return check_repo(str(repo), "main", "pr", cache=SummaryCache(cache_dir))
+
+    pr_t, pr_report = timed(pr, args.repeat)
+    affected = len(pr_report.affected)
+    env = {**os.environ, "REVIEWBOT_CACHE_DIR": str(cache_dir)}
+    cli_t, _ = timed(lambda: subprocess.run(
+        [sys.executable, "-m", "reviewbot", "check", "--repo", str(repo), "--base", "main",
+         "--head", "pr", "--format", "json"], env=env, capture_output=True, check=False),
+        args.repeat)
+
+    print(f"floor (ast.parse, 1 process): {floor:6.2f} s  1.00x")
+    print(f"cold check --all:             {cold_t:6.2f} s  {cold_t / floor:.2f}x  (target <= 1.5x)")
+    print(f"one-file PR, warm cache:      {pr_t:6.2f} s  {pr_t / floor:.2f}x  (target <= 0.15x; "
+          f"{affected} affected handlers)")
+    print(f"one-file PR, CLI subprocess:  {cli_t:6.2f} s  {cli_t / floor:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""`python -m reviewbot` is the same as the `reviewbot` command."""
+
+from reviewbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,198 @@
+"""Module summaries cached by content id, in memory and on disk.
+
+Blob ids name content, so an entry never goes stale: a second run over the same commit,
+or a pull request that changes one file, re-parses only what it has not seen. Entries are
+keyed by blob id, summary format version and (only for files that test
+`sys.version_info`) the target Python version. The disk store is one SQLite file; every
+entry carries a digest, and one that fails to verify or decode is dropped, never trusted.
+Cold parsing of many files is spread over the CPU cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import multiprocessing
+import os
+import sqlite3
+import sys
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from cachetools import LRUCache
+
+from reviewbot.summary import SUMMARY_VERSION, ModuleSummary, summarize
+from reviewbot.tree import Tree
+
+PARALLEL_MIN_BYTES = 1_500_000
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("REVIEWBOT_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return Path(base) / "reviewbot"
+
+
+def _key(blob: str, version: tuple[int, int] | None) -> str:
+    suffix = f"{version[0]}.{version[1]}" if version else "*"
+    return f"{blob}:{SUMMARY_VERSION}:{suffix}"
+
+
+def _encode(summary: ModuleSummary) -> bytes:
+    payload = marshal.dumps(summary.to_plain())
+    return hashlib.blake2b(payload, digest_size=16).digest() + payload
+
+
+def _decode(data: bytes) -> ModuleSummary | None:
+    try:
+        digest, payload = data[:16], data[16:]
+        if hashlib.blake2b(payload, digest_size=16).digest() != digest:
+            return None
+        return ModuleSummary.from_plain(marshal.loads(payload))
+    except Exception:  # any corruption means: not cached
+        return None
+
+
+class DiskStore:
+    """A SQLite table of encoded summaries; every failure degrades to a cache miss."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / f"summaries-v{SUMMARY_VERSION}.sqlite"
+        self._db: sqlite3.Connection | None = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, data BLOB)")
+            self._db = db
+        except (OSError, sqlite3.Error) as exc:
+            print(f"reviewbot: cache disabled ({self.path}: {exc})", file=sys.stderr)
+
+    def get_many(self, keys: list[str]) -> dict[str, ModuleSummary]:
+        if self._db is None or not keys:
+            return {}
+        out: dict[str, ModuleSummary] = {}
+        bad: list[str] = []
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, data FROM summaries WHERE key IN ({marks})", chunk
+                )
+                for key, data in rows:
+                    summary = _decode(data) if isinstance(data, bytes) else None
+                    if summary is None:
+                        bad.append(key)
+                    else:
+                        out[key] = summary
+            if bad:
+                self._db.executemany("DELETE FROM summaries WHERE key = ?", [(k,) for k in bad])
+        except sqlite3.Error:
+            return out
+        return out
+
+    def put_many(self, items: dict[str, ModuleSummary]) -> None:
+        if self._db is None or not items:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO summaries (key, data) VALUES (?, ?)",
+                    [(k, _encode(s)) for k, s in items.items()],
+                )
+        except sqlite3.Error:
+            pass
+
+
+class SummaryCache:
+    """Summaries for the files of any tree, parsed at most once per content."""
+
+    def __init__(self, directory: Path | None = None, *, disk: bool = True,
+                 memory_items: int = 50_000, workers: int | None = None):
+        self.memory: LRUCache = LRUCache(maxsize=memory_items)
+        self.disk = DiskStore(directory or default_cache_dir()) if disk else None
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.parsed = 0  # files parsed by this cache (for benchmarks and tests)
+
+    def _lookup_memory(self, blob: str, version: tuple[int, int]) -> ModuleSummary | None:
+        hit = self.memory.get(_key(blob, None))
+        if hit is None:
+            hit = self.memory.get(_key(blob, version))
+        return hit
+
+    def prefetch(self, tree: Tree, paths: Iterable[str], version: tuple[int, int]) -> None:
+        """Make sure the given files have summaries in memory, parsing misses in bulk."""
+        wanted = {tree.blobs[p]: p for p in paths if p in tree.blobs}
+        missing = [b for b in wanted if self._lookup_memory(b, version) is None]
+        if not missing:
+            return
+        if self.disk is not None:
+            keys = [_key(b, None) for b in missing] + [_key(b, version) for b in missing]
+            found = self.disk.get_many(keys)
+            for key, summary in found.items():
+                self.memory[key] = summary
+            missing = [b for b in missing if self._lookup_memory(b, version) is None]
+        if not missing:
+            return
+        contents = tree.read_many(wanted[b] for b in missing)
+        jobs = [(wanted[b], contents[wanted[b]]) for b in missing]
+        summaries = self._summarize_all(jobs, version)
+        fresh: dict[str, ModuleSummary] = {}
+        for blob, summary in zip(missing, summaries, strict=True):
+            key = _key(blob, version if summary.version_dependent else None)
+            self.memory[key] = summary
+            fresh[key] = summary
+        self.parsed += len(fresh)
+        tree.forget(wanted[b] for b in missing)
+        if self.disk is not None:
+            self.disk.put_many(fresh)
+
+    def _summarize_all(self, jobs: list[tuple[str, bytes]],
+                       version: tuple[int, int]) -> list[ModuleSummary]:
+        total = sum(len(c) for _, c in jobs)
+        if self.workers < 2 or total < PARALLEL_MIN_BYTES or len(jobs) < 8:
+            return [summarize(content, path, version) for path, content in jobs]
+        # Interleave by size so each worker gets a similar share of bytes.
+        order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][1]))
+        shares: list[list[int]] = [[] for _ in range(self.workers)]
+        loads = [0] * self.workers
+        for i in order:
+            w = loads.index(min(loads))
+            shares[w].append(i)
+            loads[w] += len(jobs[i][1])
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+        results: list[ModuleSummary | None] = [None] * len(jobs)
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+            futures = [
+                (share, pool.submit(_summarize_batch, [jobs[i] for i in share], version))
+                for share in shares if share
+            ]
+            for share, future in futures:
+                for i, plain in zip(share, future.result(), strict=True):
+                    results[i] = ModuleSummary.from_plain(plain)
+        return results  # type: ignore[return-value]
+
+    def get(self, tree: Tree, path: str, version: tuple[int, int]) -> ModuleSummary:
+        blob = tree.blobs[path]
+        hit = self._lookup_memory(blob, version)
+        if hit is None:
+            self.prefetch(tree, [path], version)
+            hit = self._lookup_memory(blob, version)
+        return hit
+
+    def provider(self, tree: Tree):
+        """A `SummaryProvider` for the import check over one tree."""
+        return lambda path, version: self.get(tree, path, version)
+
+
+def _summarize_batch(jobs: list[tuple[str, bytes]], version: tuple[int, int]) -> list[tuple]:
+    import gc
+
+    gc.disable()
+    return [summarize(content, path, version).to_plain() for path, content in jobs]

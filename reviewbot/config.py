@@ -1,0 +1,226 @@
+"""`.github/reviewbot.yml`: reading and strict validation.
+
+The file is read at the base ref, so a pull request cannot relax its own check. Mistakes
+are reported with the file, line and key (`.github/reviewbot.yml:4: handlers[0].root: ...`)
+instead of being guessed around: a silently ignored typo in a required check is worse
+than a failing one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from reviewbot.model import CONFIG_PATH, DEFAULT_RUNTIME, Handler
+from reviewbot.tree import normalize
+
+DEFAULT_CHECKLIST = (
+    "Every name that dependent handlers import from a changed shared package is exported by "
+    "its `__init__.py`",
+    "The imports of every dependent handler listed above resolve (the import check is green)",
+    "`reviewbot verify-imports` passed for the affected handlers (each imported in a clean "
+    "process)",
+    "Deployed to staging first and invoked each affected handler once",
+    "Production rollout uses a canary or gradual deployment, with cold-start errors watched",
+)
+
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+class ConfigError(Exception):
+    """The configuration file is unusable; the message names file, line and key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    handlers: tuple[Handler, ...] = ()
+    shared: tuple[str, ...] = ()
+    checklist: tuple[str, ...] = DEFAULT_CHECKLIST
+    layers: dict[str, str] = field(default_factory=dict)
+    third_party: tuple[str, ...] = ()
+    runtime: str = DEFAULT_RUNTIME
+    discover: bool = True
+    check_name: str = "reviewbot / import check"
+    comment_on_drafts: bool = True
+    path: str = CONFIG_PATH
+
+    def is_shared(self, path: str) -> bool | None:
+        """True/False when `shared` globs are set; None means: decide by usage."""
+        if not self.shared:
+            return None
+        return any(_glob_regex(g).match(path) for g in self.shared)
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    pattern = pattern.strip().lstrip("./") if pattern.startswith("./") else pattern.strip()
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    body = "".join(out).rstrip("/")
+    # A plain folder name covers everything below it.
+    return re.compile(f"^{body}(?:/.*)?$")
+
+
+_HANDLER_KEYS = {"name", "handler", "root", "paths", "runtime", "environment"}
+_TOP_KEYS = {"handlers", "shared", "checklist", "layers", "third_party", "runtime", "discover",
+             "check_name", "comment_on_drafts"}
+
+
+def _where(path: str, node: yaml.Node) -> str:
+    return f"{path}:{node.start_mark.line + 1}"
+
+
+def _scalar(path: str, key: str, node: yaml.Node, kind: type = str):
+    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+        raise ConfigError(f"{_where(path, node)}: {key}: expected a {_kind_name(kind)}")
+    value = yaml.SafeLoader("").construct_object(node, deep=True)
+    if kind is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ConfigError(f"{_where(path, node)}: {key}: expected a string")
+        return str(value)
+    if not isinstance(value, kind):
+        raise ConfigError(f"{_where(path, node)}: {key}: expected a {_kind_name(kind)}, got "
+                          f"{value!r}")
+    return value
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "string", bool: "boolean (true or false)"}.get(kind, kind.__name__)
+
+
+def _strings(path: str, key: str, node: yaml.Node) -> tuple[str, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{_where(path, node)}: {key}: expected a list of strings")
+    return tuple(_scalar(path, f"{key}[{i}]", item) for i, item in enumerate(node.value))
+
+
+def _mapping(path: str, key: str, node: yaml.Node) -> list[tuple[str, yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{_where(path, node)}: {key or 'top level'}: expected a mapping")
+    out = []
+    seen = set()
+    for knode, vnode in node.value:
+        name = _scalar(path, key or "key", knode)
+        if name in seen:
+            raise ConfigError(f"{_where(path, knode)}: {key + '.' if key else ''}{name}: "
+                              f"duplicate key")
+        seen.add(name)
+        out.append((name, knode, vnode))
+    return out
+
+
+def _folder(path: str, key: str, node: yaml.Node) -> str:
+    value = _scalar(path, key, node)
+    norm = normalize(value)
+    if norm.startswith("../") or norm == "..":
+        raise ConfigError(f"{_where(path, node)}: {key}: '{value}' is outside the repository")
+    return norm
+
+
+def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
+    """Parse and validate the configuration file's text."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: file is larger than {MAX_CONFIG_BYTES} bytes")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 ({exc})") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    if root is None:
+        return Config(path=path)
+    values: dict = {}
+    runtime_node = None
+    for key, knode, vnode in _mapping(path, "", root):
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"{_where(path, knode)}: {key}: unknown key (expected one of: "
+                              f"{', '.join(sorted(_TOP_KEYS))})")
+        if vnode.tag == "tag:yaml.org,2002:null":
+            continue
+        if key in ("shared", "checklist", "third_party"):
+            values[key] = _strings(path, key, vnode)
+        elif key in ("discover", "comment_on_drafts"):
+            values[key] = _scalar(path, key, vnode, bool)
+        elif key in ("runtime", "check_name"):
+            values[key] = _scalar(path, key, vnode)
+            if key == "runtime":
+                runtime_node = vnode
+        elif key == "layers":
+            values[key] = {name: _folder(path, f"layers.{name}", v)
+                           for name, _, v in _mapping(path, key, vnode)}
+        elif key == "handlers":
+            values[key] = vnode
+    runtime = values.get("runtime", DEFAULT_RUNTIME)
+    if runtime_node is not None and not re.fullmatch(r"python3\.\d+", runtime):
+        raise ConfigError(f"{_where(path, runtime_node)}: runtime: '{runtime}' is not a "
+                          f"Python runtime (for example python3.12)")
+    handlers_node = values.pop("handlers", None)
+    handlers = _handlers(path, handlers_node, runtime) if handlers_node is not None else ()
+    return Config(handlers=handlers, path=path, **values)
+
+
+def _handlers(path: str, node: yaml.Node, runtime: str) -> tuple[Handler, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{_where(path, node)}: handlers: expected a list of handlers")
+    out: list[Handler] = []
+    names: set[str] = set()
+    for i, item in enumerate(node.value):
+        key = f"handlers[{i}]"
+        fields: dict = {}
+        for name, knode, vnode in _mapping(path, key, item):
+            if name not in _HANDLER_KEYS:
+                raise ConfigError(f"{_where(path, knode)}: {key}.{name}: unknown key (expected "
+                                  f"one of: {', '.join(sorted(_HANDLER_KEYS))})")
+            if name == "paths":
+                fields[name] = tuple(_folder(path, f"{key}.paths[{j}]", p)
+                                     for j, p in enumerate(_list(path, f"{key}.paths", vnode)))
+            elif name == "root":
+                fields[name] = _folder(path, f"{key}.root", vnode)
+            elif name == "environment":
+                fields[name] = tuple((k, _scalar(path, f"{key}.environment.{k}", v))
+                                     for k, _, v in _mapping(path, f"{key}.environment", vnode))
+            else:
+                fields[name] = _scalar(path, f"{key}.{name}", vnode)
+        for required in ("name", "handler"):
+            if required not in fields:
+                raise ConfigError(f"{_where(path, item)}: {key}.{required}: missing")
+        if "." not in fields["handler"]:
+            raise ConfigError(f"{_where(path, item)}: {key}.handler: '{fields['handler']}' must "
+                              f"be module.function (for example main.handler)")
+        if fields["name"] in names:
+            raise ConfigError(f"{_where(path, item)}: {key}.name: '{fields['name']}' is used by "
+                              f"another handler")
+        names.add(fields["name"])
+        fields.setdefault("runtime", runtime)
+        out.append(Handler(source=path, line=item.start_mark.line + 1, **fields))
+    return tuple(out)
+
+
+def _list(path: str, key: str, node: yaml.Node) -> list[yaml.Node]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{_where(path, node)}: {key}: expected a list")
+    return node.value

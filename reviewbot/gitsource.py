@@ -1,0 +1,115 @@
+"""Trees and diffs from a local git repository, read with plumbing commands only.
+
+`git ls-tree` gives every path and blob id of a commit in one call and `git cat-file
+--batch` streams the contents of only the blobs the caches do not already know, so a run
+never checks anything out and never touches the working tree.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from reviewbot.tree import Tree
+
+
+class GitError(Exception):
+    """A git command failed; the message says which and why."""
+
+
+class GitRepo:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        top = self._run("rev-parse", "--show-toplevel", check_repo=True).strip()
+        self.top = Path(top)
+
+    def _run(self, *args: str, check_repo: bool = False, input: bytes | None = None) -> str:
+        return self._run_bytes(*args, check_repo=check_repo, input=input).decode("utf-8",
+                                                                                 "replace")
+
+    def _run_bytes(self, *args: str, check_repo: bool = False,
+                   input: bytes | None = None) -> bytes:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(self.path), *args], input=input, capture_output=True,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise GitError("git is not installed or not on PATH") from exc
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip()
+            if check_repo:
+                raise GitError(f"{self.path} is not a git repository ({err})")
+            raise GitError(f"git {' '.join(args)} failed: {err}")
+        return proc.stdout
+
+    def resolve(self, ref: str) -> str:
+        """A commit id for `ref`, or GitError naming the ref."""
+        try:
+            return self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+        except GitError:
+            raise GitError(f"unknown revision '{ref}'") from None
+
+    def merge_base(self, a: str, b: str) -> str:
+        try:
+            return self._run("merge-base", a, b).strip()
+        except GitError:
+            raise GitError(f"'{a}' and '{b}' have no common ancestor") from None
+
+    def default_branch(self) -> str | None:
+        """The branch a PR would target: origin's HEAD, else main or master."""
+        try:
+            ref = self._run("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD").strip()
+            return ref.removeprefix("refs/remotes/")
+        except GitError:
+            pass
+        for name in ("main", "master", "origin/main", "origin/master"):
+            try:
+                self.resolve(name)
+                return name
+            except GitError:
+                continue
+        return None
+
+    def tree(self, commit: str) -> Tree:
+        """Every regular file of `commit` (symlinks and submodules are not Lambda code)."""
+        out = self._run_bytes("ls-tree", "-r", "-z", "--full-tree", commit)
+        blobs: dict[str, str] = {}
+        for entry in out.split(b"\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition(b"\t")
+            mode, kind, oid = meta.split(b" ")
+            if kind != b"blob" or mode == b"120000":
+                continue
+            blobs[path.decode("utf-8", "surrogateescape")] = oid.decode()
+        return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
+                    name=commit)
+
+    def read_blobs(self, wanted: dict[str, str]) -> dict[str, bytes]:
+        """Contents of many blobs in one `git cat-file --batch` call."""
+        if not wanted:
+            return {}
+        oids = list(dict.fromkeys(wanted.values()))
+        out = self._run_bytes("cat-file", "--batch", input="\n".join(oids).encode() + b"\n")
+        by_oid: dict[str, bytes] = {}
+        pos = 0
+        for oid in oids:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            if len(header) < 3 or header[1] == b"missing":
+                raise GitError(f"blob {oid} is missing from the repository")
+            size = int(header[2])
+            by_oid[oid] = out[end + 1 : end + 1 + size]
+            pos = end + 1 + size + 1
+        return {path: by_oid[oid] for path, oid in wanted.items()}
+
+    def changed_files(self, a: str, b: str) -> dict[str, str]:
+        """path -> status letter (A, M, D, T) for files that differ between two commits."""
+        out = self._run_bytes("diff", "--name-status", "--no-renames", "-z", a, b)
+        parts = out.split(b"\0")
+        changed: dict[str, str] = {}
+        for i in range(0, len(parts) - 1, 2):
+            status = parts[i].decode()[:1]
+            changed[parts[i + 1].decode("utf-8", "surrogateescape")] = status
+        return changed

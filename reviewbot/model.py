@@ -1,0 +1,185 @@
+"""The data every part of reviewbot speaks: handlers, findings and the review report.
+
+Plain frozen dataclasses with no behaviour beyond small derived properties, so the
+analysis core, the CLI and the GitHub adapters can share them without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_RUNTIME = "python3.12"
+CONFIG_PATH = ".github/reviewbot.yml"
+
+ERROR_KINDS = ("missing-name", "missing-module", "circular-import", "missing-handler", "syntax-error")
+WARNING_KINDS = (*ERROR_KINDS, "unknown", "maybe", "shadowed-stdlib")
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One Lambda function as the runtime sees it.
+
+    `root` is the repo folder that becomes /var/task; `paths` are further import roots in
+    sys.path order (the layers' python folders). Both are repo-relative POSIX paths, "." for
+    the repository root.
+    """
+
+    name: str
+    handler: str
+    root: str = "."
+    paths: tuple[str, ...] = ()
+    runtime: str = DEFAULT_RUNTIME
+    source: str = CONFIG_PATH
+    line: int = 0
+    # False when a layer or artifact of this function cannot be read from the repo: imports
+    # of unknown third-party modules are then warnings, not errors.
+    complete: bool = True
+    environment: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def module_path(self) -> str:
+        """The handler's module part as written (`src/handlers/auth`), as Lambda names it."""
+        return self.handler.rpartition(".")[0]
+
+    @property
+    def module(self) -> str:
+        """The dotted module Lambda imports (`src.handlers.auth`)."""
+        return self.module_path.replace("/", ".")
+
+    @property
+    def function(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return (self.root, *self.paths)
+
+    @property
+    def python_version(self) -> tuple[int, int]:
+        return parse_runtime(self.runtime)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "handler": self.handler,
+            "root": self.root,
+            "paths": list(self.paths),
+            "runtime": self.runtime,
+            "source": self.source,
+            "line": self.line,
+        }
+
+
+def parse_runtime(runtime: str) -> tuple[int, int]:
+    """`python3.12` -> (3, 12); anything unreadable falls back to the default runtime."""
+    text = runtime.removeprefix("python")
+    try:
+        major, minor = text.split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return parse_runtime(DEFAULT_RUNTIME) if runtime != DEFAULT_RUNTIME else (3, 12)
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A function found in a deployment file that cannot be analysed, and why."""
+
+    name: str
+    source: str
+    line: int
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "line": self.line, "name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A broken (error) or doubtful (warning) import, at the statement that makes it."""
+
+    handler: str
+    path: str
+    line: int
+    kind: str
+    message: str
+
+    def to_json(self) -> dict:
+        return {
+            "handler": self.handler,
+            "path": self.path,
+            "line": self.line,
+            "kind": self.kind,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class HandlerStatus:
+    """A handler in the report: whether the change reaches it, and by which import chain."""
+
+    handler: Handler
+    affected: bool
+    chain: tuple[str, ...] = ()
+    checked: bool = False
+
+    def to_json(self) -> dict:
+        data = self.handler.to_json()
+        data["affected"] = self.affected
+        data["chain"] = list(self.chain)
+        return data
+
+
+@dataclass(frozen=True)
+class SharedModuleChange:
+    """A changed shared module, the handlers that load it, and its public names diff."""
+
+    path: str
+    handlers: tuple[str, ...]
+    removed_names: tuple[str, ...] = ()
+    added_names: tuple[str, ...] = ()
+    status: str = "modified"
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "handlers": list(self.handlers),
+            "removed_names": list(self.removed_names),
+            "added_names": list(self.added_names),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one review found: the contract behind every output format."""
+
+    handlers: tuple[HandlerStatus, ...]
+    errors: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+    shared_modules: tuple[SharedModuleChange, ...] = ()
+    changed_files: tuple[str, ...] = ()
+    unresolved: tuple[Unresolved, ...] = ()
+    checklist: tuple[str, ...] = ()
+    base: str = ""
+    head: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def conclusion(self) -> str:
+        return "failure" if self.errors else "success"
+
+    @property
+    def affected(self) -> tuple[HandlerStatus, ...]:
+        return tuple(h for h in self.handlers if h.affected)
+
+    def to_json(self) -> dict:
+        return {
+            "conclusion": self.conclusion,
+            "base": self.base,
+            "head": self.head,
+            "handlers": [h.to_json() for h in self.handlers],
+            "errors": [f.to_json() for f in self.errors],
+            "warnings": [f.to_json() for f in self.warnings],
+            "shared_modules": [s.to_json() for s in self.shared_modules],
+            "changed_files": list(self.changed_files),
+            "unresolved": [u.to_json() for u in self.unresolved],
+        }

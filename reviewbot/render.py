@@ -1,0 +1,142 @@
+"""Reports as text for a terminal, Markdown for the PR comment, and JSON for machines.
+
+The JSON form is a documented contract (docs/check-json.md); the Markdown form is the
+body of the sticky PR comment, hidden marker included.
+"""
+
+from __future__ import annotations
+
+import json
+
+from reviewbot.model import Finding, Report
+
+COMMENT_MARKER = "<!-- reviewbot:import-check -->"
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_json(), indent=2)
+
+
+def verdict(report: Report) -> str:
+    affected = report.affected
+    n_err = len(report.errors)
+    broken = len({f.handler for f in report.errors})
+    if n_err:
+        return (f"{n_err} import error{'s' * (n_err != 1)} in {broken} Lambda "
+                f"handler{'s' * (broken != 1)}: this change would fail at cold start")
+    checked = sum(1 for h in report.handlers if h.checked)
+    if not affected:
+        if checked:
+            return f"All {checked} Lambda handlers import cleanly"
+        return "No Lambda handler is affected by this change"
+    return (f"{len(affected)} affected Lambda handler{'s' * (len(affected) != 1)} import "
+            f"cleanly")
+
+
+def _chain(chain: tuple[str, ...]) -> str:
+    return " → ".join(chain) if chain else "(handler definition changed)"
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(f"`{n}`" for n in names) if names else "—"
+
+
+def to_markdown(report: Report, *, details_url: str | None = None,
+                limit: int = 65_000) -> str:
+    icon = "❌" if report.errors else "✅"
+    lines = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""]
+    if report.shared_modules:
+        lines += ["**Changed shared modules**", "",
+                  "| Module | Loaded by | Names removed | Names added |", "|---|---|---|---|"]
+        for s in report.shared_modules:
+            users = ", ".join(s.handlers) or "—"
+            status = "" if s.status == "modified" else f" ({s.status})"
+            lines.append(f"| `{s.path}`{status} | {users} | {_names(s.removed_names)} | "
+                         f"{_names(s.added_names)} |")
+        lines.append("")
+    affected = report.affected
+    if affected:
+        lines += ["**Affected handlers**", "", "| Handler | Entry point | Import chain |",
+                  "|---|---|---|"]
+        for st in affected:
+            h = st.handler
+            lines.append(f"| {h.name} | `{h.handler}` in `{h.root}` | {_chain(st.chain)} |")
+        lines.append("")
+    if report.errors:
+        lines += ["**Import check**", ""]
+        lines += [_finding_md(f, "❌") for f in report.errors]
+        lines.append("")
+    if report.warnings:
+        lines += [f"<details><summary>{len(report.warnings)} warning"
+                  f"{'s' * (len(report.warnings) != 1)}</summary>", ""]
+        lines += [_finding_md(f, "⚠️") for f in report.warnings]
+        lines += ["", "</details>", ""]
+    if report.unresolved:
+        lines += [f"<details><summary>{len(report.unresolved)} function"
+                  f"{'s' * (len(report.unresolved) != 1)} not analysed</summary>", ""]
+        lines += [f"- {u.name} (`{u.source}:{u.line}`): {u.reason}" for u in report.unresolved]
+        lines += ["", "</details>", ""]
+    if report.checklist and (report.shared_modules or report.errors):
+        lines += ["**Reviewer checklist**", ""]
+        lines += [f"- [ ] {item}" for item in report.checklist]
+        lines.append("")
+    body = "\n".join(lines).rstrip() + "\n"
+    if len(body) > limit:
+        more = f"[the check run]({details_url})" if details_url else "the check run"
+        cut = body[: limit - 200].rsplit("\n", 1)[0]
+        body = f"{cut}\n\n… trimmed: the full report is in {more}.\n"
+    return body
+
+
+def _finding_md(f: Finding, icon: str) -> str:
+    return f"- {icon} `{f.path}:{f.line}` ({f.handler}, {f.kind}): {f.message}"
+
+
+_COLORS = {"red": "\033[31m", "green": "\033[32m", "yellow": "\033[33m", "bold": "\033[1m",
+           "dim": "\033[2m", "off": "\033[0m"}
+
+
+def to_text(report: Report, *, color: bool = False) -> str:
+    def c(name: str, text: str) -> str:
+        return f"{_COLORS[name]}{text}{_COLORS['off']}" if color else text
+
+    out = []
+    head = c("red" if report.errors else "green", "FAIL" if report.errors else "OK")
+    out.append(f"{head} {verdict(report)}")
+    if report.base or report.head:
+        out.append(c("dim", f"base {report.base[:12]}  head {report.head[:12]}"))
+    if report.shared_modules:
+        out.append("")
+        out.append(c("bold", "Changed shared modules"))
+        for s in report.shared_modules:
+            out.append(f"  {s.path}  (loaded by {', '.join(s.handlers) or 'no handler'})")
+            if s.removed_names:
+                out.append(f"    removed: {', '.join(s.removed_names)}")
+            if s.added_names:
+                out.append(f"    added:   {', '.join(s.added_names)}")
+    out.append("")
+    out.append(c("bold", "Handlers"))
+    for st in report.handlers:
+        h = st.handler
+        mark = c("yellow", "affected") if st.affected else c("dim", "not affected")
+        chain = f"  via {_chain(st.chain)}" if st.affected else ""
+        out.append(f"  {h.name:<24} {h.handler:<28} {mark}{chain}")
+    if report.errors:
+        out.append("")
+        out.append(c("bold", "Errors"))
+        for f in report.errors:
+            out.append(f"  {c('red', f'{f.path}:{f.line}')}: [{f.handler}] {f.message}")
+    if report.warnings:
+        out.append("")
+        out.append(c("bold", "Warnings"))
+        for f in report.warnings:
+            out.append(f"  {c('yellow', f'{f.path}:{f.line}')}: [{f.handler}] {f.kind}: "
+                       f"{f.message}")
+    if report.unresolved:
+        out.append("")
+        out.append(c("bold", "Not analysed"))
+        for u in report.unresolved:
+            out.append(f"  {u.source}:{u.line}: {u.name}: {u.reason}")
+    for note in report.notes:
+        out.append(c("dim", f"note: {note}"))
+    return "\n".join(out) + "\n"

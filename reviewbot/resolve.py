@@ -1,0 +1,137 @@
+"""Finding a module on one Lambda function's `sys.path`, as CPython's path finder would.
+
+A `SearchPath` is the list of import roots of one function (its code root, then its
+layers' folders). For each top-level name the first root with a regular package or module
+wins; folders without `__init__.py` are namespace portions, used only when no root has a
+regular match, and merged across roots. Names that no root provides are looked up in the
+standard library, the runtime's bundled SDK and the function's requirements.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import NamedTuple
+
+from reviewbot.thirdparty import BUNDLED, STDLIB
+from reviewbot.tree import Tree, join
+
+SOURCE = "source"  # a .py module or a package with __init__.py
+NAMESPACE = "namespace"  # folders without __init__.py
+EXTENSION = "extension"  # a compiled module in the repo (.so/.pyd/.pyc): present, contents unknown
+EXTERNAL = "external"  # stdlib, bundled SDK or an installed requirement
+
+
+class ModuleRef(NamedTuple):
+    name: str
+    kind: str
+    path: str | None  # the file that runs (module file or __init__.py); None for namespaces
+    is_package: bool
+    search: tuple[str, ...]  # folders searched for submodules
+    shadows_stdlib: bool = False
+    also_external: bool = False  # a namespace that installed packages may also extend
+
+
+class NotFound(NamedTuple):
+    message: str
+    external: bool  # a top-level name that nothing provides (a missing third-party package)
+
+
+_EXT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.[^/]*)?\.(?:so|pyd)$")
+
+
+class ExtensionIndex:
+    """Compiled modules present in a tree, by (folder, module name)."""
+
+    def __init__(self, tree: Tree):
+        self.found: dict[tuple[str, str], str] = {}
+        for path in tree.blobs:
+            if path.endswith((".so", ".pyd", ".pyc")) and "__pycache__" not in path:
+                folder, _, base = path.rpartition("/")
+                if base.endswith(".pyc"):
+                    name = base[:-4]
+                else:
+                    m = _EXT.match(base)
+                    if not m:
+                        continue
+                    name = m.group(1)
+                self.found.setdefault((folder or ".", name), path)
+
+
+class SearchPath:
+    """Module resolution for one ordered list of import roots."""
+
+    def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: frozenset[str],
+                 extensions: ExtensionIndex):
+        self.tree = tree
+        self.roots = tuple(r for r in roots if tree.isdir(r))
+        self.third_party = third_party
+        self.extensions = extensions
+        self._cache: dict[str, ModuleRef | NotFound] = {}
+
+    def _probe(self, folder: str, name: str) -> ModuleRef | str | None:
+        """One folder's answer: a regular module, a namespace portion (the folder), or None."""
+        base = join(folder, name)
+        init = base + "/__init__.py"
+        blobs = self.tree.blobs
+        if init in blobs:
+            return ModuleRef("", SOURCE, init, True, (base,))
+        ext = self.extensions.found.get((folder, name))
+        if ext is not None and not ext.endswith(".pyc"):
+            return ModuleRef("", EXTENSION, ext, False, ())
+        if base + ".py" in blobs:
+            return ModuleRef("", SOURCE, base + ".py", False, ())
+        if ext is not None:
+            return ModuleRef("", EXTENSION, ext, False, ())
+        if self.tree.isdir(base):
+            return base
+        return None
+
+    def _search(self, folders: tuple[str, ...], name: str, dotted: str) -> ModuleRef | None:
+        portions = []
+        for folder in folders:
+            hit = self._probe(folder, name)
+            if isinstance(hit, ModuleRef):
+                return hit._replace(name=dotted)
+            if hit is not None:
+                portions.append(hit)
+        if portions:
+            return ModuleRef(dotted, NAMESPACE, None, True, tuple(portions))
+        return None
+
+    def find(self, dotted: str, parent: ModuleRef | None = None) -> ModuleRef | NotFound:
+        cached = self._cache.get(dotted)
+        if cached is not None:
+            return cached
+        result = self._find(dotted, parent)
+        self._cache[dotted] = result
+        return result
+
+    def _find(self, dotted: str, parent: ModuleRef | None) -> ModuleRef | NotFound:
+        head, _, tail = dotted.rpartition(".")
+        if not head:
+            return self._find_top(dotted)
+        assert parent is not None
+        if parent.kind == EXTERNAL:
+            return ModuleRef(dotted, EXTERNAL, None, True, ())
+        if not parent.is_package:
+            return NotFound(f"No module named '{dotted}'; '{head}' is not a package", False)
+        hit = self._search(parent.search, tail, dotted)
+        if hit is not None:
+            return hit
+        if parent.also_external:
+            return ModuleRef(dotted, EXTERNAL, None, True, ())
+        return NotFound(f"No module named '{dotted}'", False)
+
+    def _find_top(self, name: str) -> ModuleRef | NotFound:
+        if name in sys.builtin_module_names:
+            return ModuleRef(name, EXTERNAL, None, False, ())
+        hit = self._search(self.roots, name, name)
+        provided = name in STDLIB or name in BUNDLED or name in self.third_party
+        if hit is not None:
+            if hit.kind == NAMESPACE and provided:
+                return hit._replace(also_external=True)
+            return hit._replace(shadows_stdlib=name in STDLIB)
+        if provided:
+            return ModuleRef(name, EXTERNAL, None, True, ())
+        return NotFound(f"No module named '{name}'", True)

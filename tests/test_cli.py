@@ -1,0 +1,197 @@
+"""`reviewbot check`, `handlers` and `demo` end to end on git repositories built here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reviewbot.cli import main
+from reviewbot.demo import write_incident_repo
+
+AUTH_ERROR = ("Unable to import module 'main': cannot import name 'GoalValidationError' "
+              "from 'goals_common' (backend/src/goals_common/__init__.py)")
+
+
+@pytest.fixture
+def incident(tmp_path):
+    repo = tmp_path / "goals"
+    return repo, write_incident_repo(repo)
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_incident_pr_fails_at_auth_line_3(incident, capsys):
+    repo, commits = incident
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
+                       "--head", commits["pr"], "--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["conclusion"] == "failure"
+    assert report["errors"] == [{
+        "handler": "auth", "path": "backend/handlers/auth/main.py", "line": 3,
+        "kind": "missing-name", "message": AUTH_ERROR,
+    }]
+    affected = {h["name"]: h["affected"] for h in report["handlers"]}
+    assert affected == {"auth": True, "create_goal": True, "list_goals": True, "health": False}
+    chains = {h["name"]: h["chain"] for h in report["handlers"]}
+    assert chains["auth"] == ["main", "goals_common"]
+    assert chains["create_goal"] == ["main", "goals_common"]
+    assert chains["list_goals"] == ["main", "goals_common.models", "goals_common"]
+    assert chains["health"] == []
+    init = next(s for s in report["shared_modules"]
+                if s["path"] == "backend/src/goals_common/__init__.py")
+    assert init == {"path": "backend/src/goals_common/__init__.py",
+                    "handlers": ["auth", "create_goal", "list_goals"],
+                    "removed_names": [], "added_names": ["GoalQuotaError"]}
+
+
+def test_incident_fix_passes(incident, capsys):
+    repo, commits = incident
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
+                       "--head", commits["fix"], "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["conclusion"] == "success"
+    assert report["errors"] == []
+    assert sorted(h["name"] for h in report["handlers"] if h["affected"]) == [
+        "auth", "create_goal", "list_goals"]
+
+
+def test_json_contract_keys(incident, capsys):
+    repo, commits = incident
+    _, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
+                    "--head", commits["pr"], "--format", "json")
+    report = json.loads(out)
+    assert {"conclusion", "handlers", "errors", "warnings", "shared_modules"} <= set(report)
+    handler = report["handlers"][0]
+    assert {"name", "handler", "root", "paths", "runtime", "source", "line", "affected",
+            "chain"} <= set(handler)
+    assert handler["source"] == ".github/reviewbot.yml"
+    assert set(report["errors"][0]) == {"handler", "path", "line", "kind", "message"}
+    assert set(report["shared_modules"][0]) == {"path", "handlers", "removed_names",
+                                                "added_names"}
+
+
+def test_head_defaults_to_HEAD_and_base_to_default_branch(incident, capsys):
+    repo, commits = incident  # HEAD is the fix commit on the PR branch
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--format", "json")
+    assert code == 0
+    assert json.loads(out)["head"] == commits["fix"]
+
+
+def test_markdown_is_the_pr_comment(incident, capsys):
+    repo, commits = incident
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
+                       "--head", commits["pr"], "--format", "markdown")
+    assert code == 1
+    assert out.startswith("<!-- reviewbot:import-check -->\n### ❌")
+    assert "| `backend/src/goals_common/__init__.py` | auth, create_goal, list_goals |" in out
+    assert "`backend/handlers/auth/main.py:3`" in out and "GoalValidationError" in out
+    assert "- [ ] Every name that dependent handlers import" in out
+
+
+def test_text_output(incident, capsys):
+    repo, commits = incident
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
+                       "--head", commits["pr"])
+    assert code == 1
+    assert out.startswith("FAIL ")
+    assert f"backend/handlers/auth/main.py:3: [auth] {AUTH_ERROR}" in out
+    assert "\033[" not in out  # no colour when not a terminal
+
+
+def test_all_checks_unaffected_handlers_too(make_repo, capsys):
+    repo = make_repo()
+    repo.commit({
+        ".github/reviewbot.yml": "handlers:\n"
+                                 "  - {name: a, handler: main.handler, root: a}\n"
+                                 "  - {name: b, handler: main.handler, root: b}\n",
+        "a/main.py": "def handler(e, c): pass\n",
+        "b/main.py": "from missing_pkg import thing\ndef handler(e, c): pass\n",
+    })
+    repo.branch("pr")
+    repo.commit({"a/main.py": "import json\ndef handler(e, c): pass\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main",
+                       "--format", "json")
+    assert code == 0
+    assert json.loads(out)["errors"] == []
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main", "--all",
+                       "--format", "json")
+    assert code == 1
+    errors = json.loads(out)["errors"]
+    assert [(e["handler"], e["path"], e["line"], e["kind"]) for e in errors] == [
+        ("b", "b/main.py", 1, "missing-module")]
+    assert errors[0]["message"] == "Unable to import module 'main': No module named 'missing_pkg'"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("handlers: [", ".github/reviewbot.yml:1: invalid YAML"),
+    ("handlers:\n  - name: a\n    handler: main.handler\n    rooot: x\n",
+     ".github/reviewbot.yml:4: handlers[0].rooot: unknown key"),
+    ("shared: backend/src\n", ".github/reviewbot.yml:1: shared: expected a list of strings"),
+])
+def test_config_errors_exit_2_with_file_line_key(make_repo, capsys, text, expected):
+    repo = make_repo()
+    repo.commit({".github/reviewbot.yml": text, "main.py": "x = 1\n"})
+    code, _, err = run(capsys, "check", "--repo", str(repo.path), "--base", "main")
+    assert code == 2
+    assert expected in err
+
+
+def test_git_errors_exit_2(make_repo, tmp_path, capsys):
+    code, _, err = run(capsys, "check", "--repo", str(tmp_path / "nowhere"))
+    assert code == 2 and "not a git repository" in err
+    repo = make_repo()
+    repo.commit({"main.py": "x = 1\n"})
+    code, _, err = run(capsys, "check", "--repo", str(repo.path), "--base", "no-such-branch")
+    assert code == 2 and "unknown revision 'no-such-branch'" in err
+
+
+def test_usage_error_exit_2(capsys):
+    assert main(["check", "--format", "yaml"]) == 2
+    assert main([]) == 2
+
+
+def test_syntax_error_in_user_code_is_a_finding_not_a_crash(make_repo, capsys):
+    repo = make_repo()
+    repo.commit({
+        ".github/reviewbot.yml": "handlers:\n  - {name: a, handler: main.handler, root: fn}\n",
+        "fn/main.py": "import util\ndef handler(e, c): pass\n",
+        "fn/util.py": "x = 1\n",
+    })
+    repo.branch("pr")
+    repo.commit({"fn/util.py": "def broken(:\n    pass\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main",
+                       "--format", "json")
+    assert code == 1
+    [error] = json.loads(out)["errors"]
+    assert error["kind"] == "syntax-error"
+    assert error["path"] == "fn/util.py" and error["line"] == 1
+    assert error["message"].startswith("Syntax error in module 'main': ")
+    assert "(util.py, line 1)" in error["message"]
+
+
+def test_handlers_command(incident, capsys):
+    repo, _ = incident
+    code, out, _ = run(capsys, "handlers", "--repo", str(repo), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert [h["name"] for h in data["handlers"]] == ["auth", "create_goal", "health",
+                                                      "list_goals"]
+    assert data["handlers"][0]["root"] == "backend/handlers/auth"
+    assert data["handlers"][0]["paths"] == ["backend/src"]
+    assert data["unresolved"] == []
+
+
+def test_demo_replays_the_incident(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--dir", str(tmp_path / "demo"))
+    assert code == 0
+    assert AUTH_ERROR in out
+    assert "<!-- reviewbot:import-check -->" in out
+    assert out.rstrip().splitlines()[-1] != ""
+    assert "OK 3 affected Lambda handlers import cleanly" in out

@@ -1,0 +1,62 @@
+"""Reading commits with git plumbing: trees, blobs, diffs, refs."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewbot.gitsource import GitError, GitRepo
+from reviewbot.tree import blob_id
+
+
+def test_tree_lists_files_with_blob_ids_and_reads_contents(make_repo):
+    repo = make_repo()
+    c1 = repo.commit({"a.py": "A = 1\n", "pkg/b.py": "B = 2\n", "bin.dat": "\x00\x01"})
+    git = GitRepo(repo.path)
+    tree = git.tree(c1)
+    assert set(tree.blobs) == {"a.py", "pkg/b.py", "bin.dat"}
+    assert tree.blobs["a.py"] == blob_id(b"A = 1\n")
+    assert tree.read_many(["a.py", "pkg/b.py"]) == {"a.py": b"A = 1\n", "pkg/b.py": b"B = 2\n"}
+    assert tree.isdir("pkg") and not tree.isdir("a.py")
+
+
+def test_same_content_in_two_files_is_read_once(make_repo):
+    repo = make_repo()
+    c1 = repo.commit({"a/x.py": "same\n", "b/x.py": "same\n"})
+    tree = GitRepo(repo.path).tree(c1)
+    assert tree.read_many(["a/x.py", "b/x.py"]) == {"a/x.py": b"same\n", "b/x.py": b"same\n"}
+
+
+def test_symlinks_are_not_code(make_repo):
+    repo = make_repo()
+    repo.write({"real.py": "X = 1\n"})
+    (repo.path / "link.py").symlink_to("real.py")
+    c1 = repo.commit()
+    assert set(GitRepo(repo.path).tree(c1).blobs) == {"real.py"}
+
+
+def test_changed_files_and_merge_base(make_repo):
+    repo = make_repo()
+    base = repo.commit({"a.py": "1\n", "b.py": "2\n"})
+    repo.branch("pr")
+    repo.remove("b.py")
+    head = repo.commit({"a.py": "3\n", "c.py": "4\n"})
+    repo.checkout("main")
+    repo.commit({"other.py": "main moved on\n"})
+    git = GitRepo(repo.path)
+    assert git.merge_base("main", "pr") == base
+    assert git.changed_files(base, head) == {"a.py": "M", "b.py": "D", "c.py": "A"}
+
+
+def test_unknown_ref_and_not_a_repo(make_repo, tmp_path):
+    with pytest.raises(GitError, match="not a git repository"):
+        GitRepo(tmp_path)
+    repo = make_repo()
+    repo.commit({"a.py": "1\n"})
+    with pytest.raises(GitError, match="unknown revision 'nope'"):
+        GitRepo(repo.path).resolve("nope")
+
+
+def test_default_branch(make_repo):
+    repo = make_repo()
+    repo.commit({"a.py": "1\n"})
+    assert GitRepo(repo.path).default_branch() == "main"

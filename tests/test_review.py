@@ -1,0 +1,122 @@
+"""Which handlers a change affects, by which chain, and what shared modules gained or lost."""
+
+from __future__ import annotations
+
+from reviewbot.cache import SummaryCache
+from reviewbot.config import parse_config
+from reviewbot.review import review
+from reviewbot.tree import Tree
+
+CONFIG = """\
+discover: false
+handlers:
+  - {name: a, handler: main.handler, root: fa, paths: [lib]}
+  - {name: b, handler: main.handler, root: fb, paths: [lib]}
+  - {name: c, handler: main.handler, root: fc, paths: [lib]}
+"""
+
+BASE = {
+    "lib/common/__init__.py": "from .core import Core, helper\n",
+    "lib/common/core.py": "class Core: pass\ndef helper(): pass\n_private = 1\n",
+    "lib/common/extra.py": "from common.core import Core\nEXTRA = 1\n",
+    "lib/solo.py": "SOLO = 1\n",
+    "fa/main.py": "from common import Core\ndef handler(e, c): pass\n",
+    "fb/main.py": "from common.extra import EXTRA\ndef handler(e, c): pass\n",
+    "fc/main.py": "import solo\ndef handler(e, c): pass\n",
+}
+
+
+def run(base_files, head_files, config=CONFIG, **kw):
+    base, head = Tree.from_files(base_files), Tree.from_files(head_files)
+    changed = {}
+    for p in set(base_files) | set(head_files):
+        if p not in head_files:
+            changed[p] = "D"
+        elif p not in base_files:
+            changed[p] = "A"
+        elif base_files[p] != head_files[p]:
+            changed[p] = "M"
+    return review(base=base, head=head, changed=changed, config=parse_config(config),
+                  cache=SummaryCache(disk=False), **kw)
+
+
+def status(report):
+    return {s.handler.name: (s.affected, s.chain) for s in report.handlers}
+
+
+def test_editing_a_module_affects_handlers_through_ancestors():
+    head = dict(BASE, **{"lib/common/core.py": "class Core: pass\ndef helper(): pass\n"
+                                              "def more(): pass\n"})
+    report = run(BASE, head)
+    assert status(report) == {
+        "a": (True, ("main", "common", "common.core")),
+        "b": (True, ("main", "common.extra", "common.core")),
+        "c": (False, ()),
+    }
+    [shared] = report.shared_modules
+    assert shared.path == "lib/common/core.py"
+    assert shared.handlers == ("a", "b")
+    assert shared.added_names == ("more",) and shared.removed_names == ()
+    assert report.conclusion == "success"
+
+
+def test_editing_a_package_init_affects_importers_of_its_submodules():
+    head = dict(BASE, **{"lib/common/__init__.py": "from .core import Core, helper\nX = 1\n"})
+    report = run(BASE, head)
+    assert status(report)["b"] == (True, ("main", "common.extra", "common"))
+    assert status(report)["c"] == (False, ())
+
+
+def test_removed_names_and_the_break_they_cause():
+    head = dict(BASE, **{"lib/common/__init__.py": "from .core import helper\n"})
+    report = run(BASE, head)
+    [shared] = report.shared_modules
+    assert shared.removed_names == ("Core",)
+    assert report.conclusion == "failure"
+    [error] = report.errors
+    assert (error.handler, error.path, error.line, error.kind) == ("a", "fa/main.py", 1,
+                                                                   "missing-name")
+
+
+def test_handler_that_dropped_an_import_is_still_affected_by_base_closure():
+    head = dict(BASE, **{"fc/main.py": "def handler(e, c): pass\n",
+                         "lib/solo.py": "SOLO = 2\n"})
+    report = run(BASE, head)
+    assert status(report)["c"][0] is True
+
+
+def test_module_used_by_one_handler_is_not_shared_without_globs():
+    head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
+    report = run(BASE, head)
+    assert report.shared_modules == ()
+    assert status(report)["c"] == (True, ("main", "solo"))
+
+
+def test_shared_globs_decide_when_given():
+    head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
+    report = run(BASE, head, CONFIG + "shared: ['lib/**']\n")
+    assert [s.path for s in report.shared_modules] == ["lib/solo.py"]
+    assert report.shared_modules[0].handlers == ("c",)
+
+
+def test_errors_of_unaffected_handlers_only_with_check_all():
+    base = dict(BASE, **{"fc/main.py": "import missing\ndef handler(e, c): pass\n"})
+    head = dict(base, **{"fa/main.py": "from common import Core\ndef handler(e, c): return 1\n"})
+    assert run(base, head).errors == ()
+    report = run(base, head, check_all=True)
+    assert [(e.handler, e.kind) for e in report.errors] == [("c", "missing-module")]
+
+
+def test_new_handler_is_affected():
+    config = CONFIG + "  - {name: d, handler: main.handler, root: fd}\n"
+    head = dict(BASE, **{"fd/main.py": "def handler(e, c): pass\n"})
+    base_cfg = parse_config(config)
+    report = review(base=Tree.from_files(BASE), head=Tree.from_files(head),
+                    changed={"fd/main.py": "A"}, config=base_cfg,
+                    cache=SummaryCache(disk=False))
+    assert status(report)["d"][0] is True
+
+
+def test_no_change_nothing_affected():
+    report = run(BASE, BASE)
+    assert not report.affected and report.conclusion == "success"
