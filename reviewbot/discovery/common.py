@@ -1,0 +1,140 @@
+"""Pieces every format needs: where a layer's content lands, the import paths it gives a
+function, the `layer_map` lookup, and the lists a format reader fills in.
+
+Kept apart from the format modules so the runtime's layer rules (reference section 1 and 3)
+are written once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from reviewbot.model import CONFIG_PATH, DEFAULT_RUNTIME, Handler, Unresolved, parse_runtime
+from reviewbot.tree import Tree, join, normalize
+
+SKIP_DIRS = frozenset({"node_modules", ".aws-sam", ".serverless", ".terraform", "cdk.out", ".git"})
+
+
+def skipped(path: str) -> bool:
+    """Build output and vendored folders hold copies of deployment files, not sources."""
+    return any(part in SKIP_DIRS for part in path.split("/")[:-1])
+
+
+def dirname(path: str) -> str:
+    return posixpath.dirname(path) or "."
+
+
+def local_path(base: str, rel: str) -> str | None:
+    """`rel` (relative to repo folder `base`) as a repo path, None if it leaves the repo."""
+    path = normalize(join(base, rel)) if not rel.startswith("/") else normalize(rel)
+    return None if path == ".." or path.startswith("../") else path
+
+
+def is_python(runtime: str) -> bool:
+    return runtime.startswith("python")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer whose content is the repo folder `folder`.
+
+    The content lands in /opt (so only its `python/` subfolder is importable), or straight in
+    /opt/python when `in_python` (SAM python builds, `prefix_in_zip = "python"`, `layer_map`).
+    `known` is False when a build step may add files we cannot see (makefile builds).
+    """
+
+    folder: str
+    in_python: bool = False
+    known: bool = True
+    label: str = ""
+    source: str = ""
+    line: int = 0
+
+
+@dataclass
+class Found:
+    """What a format reader collects; `warn` formats warnings as `path:line: message`."""
+
+    handlers: list[Handler] = field(default_factory=list)
+    unresolved: list[Unresolved] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, path: str, line: int, message: str) -> None:
+        text = f"{path}:{line}: {message}"
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def skip(self, name: str, source: str, line: int, reason: str) -> None:
+        self.unresolved.append(Unresolved(name=name, source=source, line=line, reason=reason))
+
+    def extend(self, other: Found) -> None:
+        self.handlers.extend(other.handlers)
+        self.unresolved.extend(other.unresolved)
+        for w in other.warnings:
+            if w not in self.warnings:
+                self.warnings.append(w)
+
+
+def map_layer(layer_map: Mapping[str, str] | None, *refs: object) -> Layer | None:
+    """The configured folder for a layer known only by ARN or name (exact match, then glob)."""
+    if not layer_map:
+        return None
+    names = [r for r in refs if isinstance(r, str) and r]
+    for ref in names:
+        if ref in layer_map:
+            return Layer(normalize(layer_map[ref]), in_python=True, label=ref, source=CONFIG_PATH)
+    for ref in names:
+        for pattern, folder in layer_map.items():
+            if "*" in pattern and fnmatch.fnmatchcase(ref, pattern):
+                return Layer(normalize(folder), in_python=True, label=pattern,
+                             source=CONFIG_PATH)
+    return None
+
+
+def layer_paths(
+    tree: Tree, layers: list[Layer | None], runtime: str, found: Found
+) -> tuple[tuple[str, ...], bool]:
+    """Import roots of `layers` in sys.path order, and whether all their content is known.
+
+    Lambda puts /opt/python/lib/python3.X/site-packages before /opt/python, each the merge of
+    every layer in listed order, so all site-packages folders come first, then python folders.
+    """
+    major, minor = parse_runtime(runtime or DEFAULT_RUNTIME)
+    site: list[str] = []
+    plain: list[str] = []
+    complete = True
+    for layer in layers:
+        if layer is None:
+            complete = False
+            continue
+        complete = complete and layer.known
+        python = layer.folder if layer.in_python else join(layer.folder, "python")
+        packages = join(python, f"lib/python{major}.{minor}/site-packages")
+        if tree.isdir(packages) and packages not in site:
+            site.append(packages)
+        if tree.isdir(python):
+            if python not in plain:
+                plain.append(python)
+        elif layer.known and layer.source:
+            where = "has no python/ folder" if not layer.in_python else "does not exist"
+            found.warn(layer.source, layer.line,
+                       f"layer {layer.label or layer.folder}: {python} {where}; "
+                       "nothing in it is importable")
+    return (*site, *plain), complete
+
+
+def unique_names(handlers: list[Handler]) -> list[Handler]:
+    """Qualify clashing names with their source file (`template.yaml:AuthFunction`)."""
+    counts: dict[str, int] = {}
+    for h in handlers:
+        counts[h.name] = counts.get(h.name, 0) + 1
+    out = [replace(h, name=f"{h.source}:{h.name}") if counts[h.name] > 1 else h for h in handlers]
+    seen: dict[str, int] = {}
+    final = []
+    for h in out:
+        n = seen[h.name] = seen.get(h.name, 0) + 1
+        final.append(replace(h, name=f"{h.name}#{n}") if n > 1 else h)
+    return final
