@@ -36,11 +36,45 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="replay the goals_common incident on a built-in example")
     d.add_argument("--dir", help="where to write the example repository (default: a temp dir)")
+    d.add_argument("--serve", action="store_true",
+                   help="run the GitHub App server against an in-process GitHub stand-in "
+                        "and replay the incident PR's webhooks")
+
+    s = sub.add_parser("serve", help="run the GitHub App webhook server")
+    s.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
+    s.add_argument("--port", type=int, default=None,
+                   help="port to bind (default: $PORT or 8000)")
 
     h = sub.add_parser("handlers", help="list the Lambda handlers found in the repository")
     h.add_argument("--repo", default=".")
     h.add_argument("--ref", help="commit to read (default: HEAD)")
     h.add_argument("--format", choices=("text", "json"), default="text")
+
+    v = sub.add_parser("verify-imports", help="import each handler for real, each in a fresh "
+                       "process with Lambda's sys.path (runs the repository's code)")
+    v.add_argument("--repo", default=".", help="repository path (default: .)")
+    v.add_argument("--ref", help="commit to verify when no --base/--head (default: HEAD)")
+    v.add_argument("--base", help="verify only the handlers the change from here reaches")
+    v.add_argument("--head", help="head of the change (default: HEAD)")
+    v.add_argument("--handler", nargs="+", default=[], metavar="NAME",
+                   help="verify only these handlers")
+    v.add_argument("--python", help="interpreter to import with, for example a virtualenv "
+                   "with the functions' requirements (default: this one)")
+    v.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds per handler before it is killed (default: 30)")
+    v.add_argument("--jobs", type=int, help="parallel imports (default: CPU count)")
+    v.add_argument("--compare-static", action="store_true",
+                   help="also run the static check and list every disagreement")
+    v.add_argument("--format", choices=("text", "json"), default="text")
+
+    g = sub.add_parser("graph", help="handlers and the shared modules they load")
+    g.add_argument("--repo", default=".", help="repository path (default: .)")
+    g.add_argument("--ref", help="commit to read when no --base/--head (default: HEAD)")
+    g.add_argument("--base", help="highlight what the change from here reaches")
+    g.add_argument("--head", help="head of the change (default: HEAD)")
+    g.add_argument("--modules", action="store_true",
+                   help="module-level edges among every repository module loaded")
+    g.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
     return p
 
 
@@ -95,7 +129,27 @@ def cmd_handlers(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        from reviewbot.app.settings import Settings, SettingsError
+    except ImportError as exc:  # the app's dependencies are an optional extra
+        raise UsageError(f"the GitHub App needs its dependencies ({exc.name}): "
+                         "pip install 'reviewbot[app]'") from None
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    from reviewbot.app.server import run
+
+    run(args.host, args.port if args.port is not None else settings.port, settings)
+    return 0
+
+
 def cmd_demo(args) -> int:
+    if getattr(args, "serve", False):
+        from reviewbot.app.demo_serve import run as demo_serve
+
+        return demo_serve()
     from reviewbot.demo import write_incident_repo
     from reviewbot.localrun import check_repo
     from reviewbot.render import to_markdown, to_text
@@ -123,4 +177,39 @@ def cmd_demo(args) -> int:
     return 1 if not pr.errors or fix.errors else 0
 
 
-COMMANDS = {"check": cmd_check, "demo": cmd_demo, "handlers": cmd_handlers}
+def cmd_verify_imports(args) -> int:
+    import shutil
+
+    from reviewbot import verify
+
+    if args.ref and (args.base or args.head):
+        raise UsageError("--ref cannot be combined with --base/--head")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.python and not shutil.which(args.python):
+        raise UsageError(f"--python: '{args.python}' is not an executable")
+    outcome = verify.verify(args.repo, ref=args.ref, base=args.base, head=args.head,
+                            names=args.handler, python=args.python, timeout=args.timeout,
+                            compare_static=args.compare_static, jobs=args.jobs)
+    if args.format == "json":
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        print(verify.to_text(outcome), end="")
+    return 0 if outcome.ok else 1
+
+
+def cmd_graph(args) -> int:
+    from reviewbot import graph
+
+    if args.ref and (args.base or args.head):
+        raise UsageError("--ref cannot be combined with --base/--head")
+    model = graph.build_graph(args.repo, ref=args.ref, base=args.base, head=args.head,
+                              modules=args.modules)
+    print(graph.render(model, args.format), end="")
+    return 0
+
+
+COMMANDS = {"check": cmd_check, "demo": cmd_demo, "handlers": cmd_handlers,
+            "verify-imports": cmd_verify_imports, "graph": cmd_graph, "serve": cmd_serve}

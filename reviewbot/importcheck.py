@@ -26,6 +26,7 @@ from reviewbot.summary import (
     CONDITIONAL,
     DEFINITE,
     MAYBE,
+    UNGUARDED,
     Import,
     ModuleSummary,
     module_dunders,
@@ -46,6 +47,10 @@ class _Module:
     paused_at: int = 0
     extra: dict[str, tuple[int, int]] = field(default_factory=dict)  # from star imports
     open_reason: str = ""
+    # An import failure that aborted this module's execution but was caught (or only happens
+    # on some paths) further up: CPython drops the module, so importing it again re-raises.
+    broken: tuple[str, int, _Failure] | None = None
+    broken_guard: int = UNGUARDED
 
     @property
     def name(self) -> str:
@@ -110,11 +115,15 @@ class HandlerResult:
 class _Failure(Exception):
     """An import statement failed; the message is CPython's."""
 
-    def __init__(self, kind: str, message: str, external: bool = False):
+    def __init__(self, kind: str, message: str, external: bool = False,
+                 exc_type: str = "ImportError"):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.external = external
+        # Lambda wraps only ImportError (and SyntaxError) as "Unable to import module";
+        # anything else surfaces as its own type.
+        self.exc_type = exc_type
 
 
 class _Silent(Exception):
@@ -135,6 +144,8 @@ class HandlerCheck:
         self.warnings: list[Finding] = []
         self.deferred: deque[tuple[_Module, Import]] = deque()
         self.at_call: str | None = None
+        self.context = UNGUARDED  # the strongest guard among the import statements running
+        self.chain: list[tuple[_Module, int]] = []  # (module, guard of its running import)
         self._seen: set[tuple] = set()
         self._shadow_warned: set[str] = set()
 
@@ -156,7 +167,7 @@ class HandlerCheck:
             mod = self.load(h.module, importer=None)
         except _Failure as exc:
             self.report(not (exc.external and not h.complete), h.source, h.line, exc.kind,
-                        self.wrap(exc.message))
+                        self.wrap(exc.message, exc.exc_type))
             mod = None
         except _Silent:
             mod = None
@@ -194,9 +205,13 @@ class HandlerCheck:
 
     # -- reporting --------------------------------------------------------------------
 
-    def wrap(self, message: str) -> str:
+    def wrap(self, message: str, exc_type: str = "ImportError") -> str:
+        if exc_type != "ImportError":
+            message = f"{exc_type}: {message}"
         if self.at_call is not None:
             return f"{message} (raised when {self.at_call}() runs)"
+        if exc_type != "ImportError":
+            return message
         return f"Unable to import module '{self.handler.module_path}': {message}"
 
     def report(self, error: bool, path: str, line: int, kind: str, message: str) -> None:
@@ -211,16 +226,29 @@ class HandlerCheck:
         if imp.guard == CAUGHT:
             return
         path = owner.ref.path or self.handler.source
-        if imp.guard == CONDITIONAL:
-            self.report(False, path, imp.line, exc.kind,
-                        self.wrap(exc.message) + " (on some paths only)")
+        # The exception propagates through every import statement that is running: one of
+        # them may catch it, or run on some paths only.
+        self.failure(self.context, path, imp.line, exc)
+
+    def failure(self, guard: int, path: str, line: int, exc: _Failure) -> None:
+        if guard != UNGUARDED:
+            for mod, g in reversed(self.chain):  # the modules the exception aborts
+                if g == CAUGHT:
+                    break
+                if mod.broken is None or guard < mod.broken_guard:
+                    mod.broken, mod.broken_guard = (path, line, exc), guard
+        if guard == CAUGHT:
+            return
+        if guard == CONDITIONAL:
+            self.report(False, path, line, exc.kind,
+                        self.wrap(exc.message, exc.exc_type) + " (on some paths only)")
             return
         if exc.external and not self.handler.complete:
-            self.report(False, path, imp.line, exc.kind,
-                        self.wrap(exc.message) + " (some of this function's layers are not"
+            self.report(False, path, line, exc.kind,
+                        self.wrap(exc.message, exc.exc_type) + " (some of this function's layers are not"
                         " in the repository)")
             return
-        self.report(True, path, imp.line, exc.kind, self.wrap(exc.message))
+        self.report(True, path, line, exc.kind, self.wrap(exc.message, exc.exc_type))
 
     # -- loading ------------------------------------------------------------------------
 
@@ -235,6 +263,12 @@ class HandlerCheck:
             if mod.status == FAILED:
                 raise _Silent()
             self.edge(importer, dotted)
+            if mod.broken is not None and self.context < mod.broken_guard:
+                # Its first run failed under a guard; this import runs it again, unguarded.
+                path, line, exc = mod.broken
+                mod.broken_guard = self.context
+                self.failure(self.context, path, line, exc)
+                raise _Silent()
             return mod
         parent_name, _, _ = dotted.rpartition(".")
         parent = None
@@ -280,6 +314,9 @@ class HandlerCheck:
         mod.paused_at = 1 << 30
 
     def run_import(self, owner: _Module, imp: Import) -> None:
+        outer = self.context
+        self.context = max(outer, imp.guard)
+        self.chain.append((owner, imp.guard))
         try:
             target = self.absolute(owner, imp)
             if not imp.is_from:
@@ -295,6 +332,9 @@ class HandlerCheck:
             self.statement_failed(owner, imp, exc)
         except _Silent:
             pass
+        finally:
+            self.chain.pop()
+            self.context = outer
 
     def absolute(self, owner: _Module, imp: Import) -> str:
         if imp.level == 0:
@@ -312,12 +352,12 @@ class HandlerCheck:
     def from_name(self, owner: _Module, source: _Module, name: str, imp: Import) -> None:
         if source.ref.kind in (EXTERNAL, EXTENSION):
             return
-        if name in module_dunders(source.ref.is_package):
+        if name in module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE):
             return
         bound = source.binding(name)
         running = source.status == RUNNING
         if bound is not None and (not running or bound[1] < source.paused_at):
-            if bound[0] == MAYBE and imp.guard != CAUGHT:
+            if bound[0] == MAYBE and self.context != CAUGHT:
                 self.report(False, owner.ref.path, imp.line, "maybe",
                             f"'{name}' is bound in '{source.name}' ({source.ref.path}) only on "
                             f"some paths; the import fails on the others")
@@ -329,7 +369,7 @@ class HandlerCheck:
                 self.load(sub, owner.name)
                 return
         if not source.closed:
-            if imp.guard != CAUGHT:
+            if self.context != CAUGHT:
                 self.report(False, owner.ref.path, imp.line, "unknown",
                             f"cannot tell whether '{source.name}' binds '{name}': "
                             f"{source.why_open()}")
@@ -355,23 +395,41 @@ class HandlerCheck:
                 f"'from {source.name} import *' brings names that cannot be listed")
             return
         summary = source.summary
-        if summary is not None and summary.all_names is not None:
+        # A module still executing (a circular import) exports what it has bound so far.
+        limit = source.paused_at if source.status == RUNNING else 1 << 30
+        has_all = summary is not None and summary.all_names is not None and (
+            summary.names.get("__all__", (0, 0))[1] < limit)
+        if has_all:
             for name in summary.all_names:
                 bound = source.binding(name)
+                if bound is not None and bound[1] >= limit:
+                    bound = None
                 if bound is None and source.ref.is_package:
                     sub = f"{source.name}.{name}"
                     if not isinstance(self.search.find(sub, source.ref), NotFound):
                         self.load(sub, owner.name)
                         bound = (DEFINITE, 0)
+                if bound is None and source.status == RUNNING:
+                    raise _Failure("circular-import",
+                                   f"partially initialized module '{source.name}' has no "
+                                   f"attribute '{name}' (most likely due to a circular import)",
+                                   exc_type="AttributeError")
                 if bound is None:
                     raise _Failure("missing-name",
-                                   f"module '{source.name}' has no attribute '{name}'")
+                                   f"module '{source.name}' has no attribute '{name}'",
+                                   exc_type="AttributeError")
                 owner.extra.setdefault(name, (min(cert, bound[0]), imp.seq))
             return
         names = dict(summary.names) if summary is not None else {}
         names.update(source.extra)
-        for name, (c, _) in names.items():
-            if not name.startswith("_"):
+        if source.ref.is_package:  # submodules imported so far are attributes of the package
+            prefix = source.name + "."
+            for sub, mod in self.modules.items():
+                if (sub.startswith(prefix) and "." not in sub[len(prefix):]
+                        and mod.status == DONE and mod.broken is None):
+                    names.setdefault(sub[len(prefix):], (DEFINITE, 0))
+        for name, (c, q) in names.items():
+            if not name.startswith("_") and q < limit:
                 owner.extra.setdefault(name, (min(cert, c), imp.seq))
 
 

@@ -20,7 +20,7 @@ import re
 import sys
 from typing import NamedTuple
 
-SUMMARY_VERSION = 3
+SUMMARY_VERSION = 4  # bump whenever what a summary says about a file changes
 
 DEFINITE = 2
 MAYBE = 1
@@ -130,6 +130,13 @@ def summarize(source: bytes, path: str, version: tuple[int, int] = (3, 12)) -> M
         return scanner.run(tree)
     except RecursionError:
         return failed("syntax-error", f"too deeply nested to analyse ({basename})", 1)
+    except _CompileError as exc:  # the parser accepts it, the compiler does not
+        message, line = exc.args
+        return failed("syntax-error", f"{message} ({basename}, line {line})", line)
+
+
+class _CompileError(Exception):
+    """A module-level statement that `compile()` rejects although `ast.parse` accepts it."""
 
 
 _DEEP_HINT = re.compile(rb"^[ \t]+(?:import|from|global)[ \t]", re.M)
@@ -151,15 +158,34 @@ def _needs_deep_scan(source: bytes) -> bool:
 _CATCHES_IMPORT = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
-def _catches_import_error(handlers: list[ast.ExceptHandler]) -> bool:
-    for h in handlers:
-        if h.type is None:
+def _names_import_error(node: ast.expr | None) -> bool:
+    """Does an `except` clause (or `suppress(...)` argument) with this type match ImportError?"""
+    if node is None:
+        return True
+    types = node.elts if isinstance(node, ast.Tuple) else [node]
+    for t in types:
+        name = t.attr if isinstance(t, ast.Attribute) else getattr(t, "id", None)
+        if name in _CATCHES_IMPORT:
             return True
-        types = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
-        for t in types:
-            name = t.attr if isinstance(t, ast.Attribute) else getattr(t, "id", None)
-            if name in _CATCHES_IMPORT:
-                return True
+    return False
+
+
+def _catches_import_error(handlers: list[ast.ExceptHandler]) -> bool:
+    """Is an ImportError raised in the `try` body handled? The first matching handler
+    decides, and one that re-raises (or exits) does not handle it."""
+    for h in handlers:
+        if _names_import_error(h.type):
+            return not _is_terminal(h.body)
+    return False
+
+
+def _suppresses_import_error(items: list[ast.withitem]) -> bool:
+    """`with contextlib.suppress(ImportError):` swallows an ImportError from its body."""
+    for item in items:
+        call = item.context_expr
+        if (isinstance(call, ast.Call) and _dotted(call.func) in ("suppress", "contextlib.suppress")
+                and any(arg is not None and _names_import_error(arg) for arg in call.args)):
+            return True
     return False
 
 
@@ -226,6 +252,7 @@ class _Scanner:
         self.all_dynamic = False
         self.open_reason = ""
         self.globals_maybe: set[str] = set()
+        self.loops = 0  # loops around the statement being scanned
         self.inner_lines: list[int] = []
         if text:
             self.inner_lines = sorted(
@@ -319,6 +346,9 @@ class _Scanner:
             for item in node.items:
                 if item.optional_vars is not None:
                     self.target(item.optional_vars, state)
+            if _suppresses_import_error(node.items):
+                # like `try: body` / `except ImportError: pass`
+                return _merge([self.block(node.body, dict(state), CAUGHT), state])
             return self.block(node.body, state, guard)
         if t is ast.For or t is ast.AsyncFor or t is ast.While:
             return self.loop(node, state, guard)
@@ -331,6 +361,11 @@ class _Scanner:
             return self.match(node, state, guard)
         if t is ast.Raise:
             return None
+        if t is ast.Return:
+            raise _CompileError("'return' outside function", node.lineno)
+        if (t is ast.Break or t is ast.Continue) and not self.loops:
+            raise _CompileError("'break' outside loop" if t is ast.Break else
+                                "'continue' not properly in loop", node.lineno)
         if t is getattr(ast, "TypeAlias", None):
             self.bind(state, node.name.id)
             return state
@@ -435,7 +470,9 @@ class _Scanner:
         body_state = dict(state)
         if not isinstance(node, ast.While):
             self.target(node.target, body_state)
+        self.loops += 1
         body = self.block(node.body, body_state, inner)
+        self.loops -= 1
         if body is None:
             body = {}
         merged = dict(state)
@@ -514,7 +551,8 @@ class _Scanner:
                 self._walk_body(stmt.orelse, func, scope, guard)
                 self._walk_body(stmt.finalbody, func, scope, guard)
             elif t in (ast.With, ast.AsyncWith):
-                self._walk_body(stmt.body, func, scope, guard)
+                self._walk_body(stmt.body, func, scope,
+                                CAUGHT if _suppresses_import_error(stmt.items) else guard)
             elif t in (ast.For, ast.AsyncFor, ast.While):
                 self._walk_body(stmt.body, func, scope, max(guard, CONDITIONAL))
                 self._walk_body(stmt.orelse, func, scope, max(guard, CONDITIONAL))
@@ -624,8 +662,8 @@ def _compare_version(lhs, op: ast.cmpop, rhs) -> bool | None:
     prefix = rhs[:2]
     if tuple(ver[: len(prefix)]) != prefix:
         return _apply(op, tuple(ver[: len(prefix)]), prefix)
-    if len(rhs) <= 2:
-        # equal prefix, and the runtime tuple is longer: it compares greater
+    if len(rhs) <= 2 or rhs[2:] == (0,):
+        # equal prefix, and the runtime tuple is longer (micro >= 0): it compares greater
         return _apply(op, (0, 1), (0,))
     return None
 
@@ -677,7 +715,9 @@ def _literal_strings(node: ast.expr) -> list[str] | None:
     return None
 
 
-def module_dunders(is_package: bool) -> frozenset[str]:
+def module_dunders(is_package: bool, namespace: bool = False) -> frozenset[str]:
+    if namespace:  # no file: `__file__` is None and `__cached__` is never set
+        return (MODULE_DUNDERS - {"__cached__"}) | {"__path__"}
     return MODULE_DUNDERS | {"__path__"} if is_package else MODULE_DUNDERS
 
 

@@ -1,0 +1,256 @@
+"""`reviewbot graph`: which handlers load which shared modules, as Mermaid, DOT or JSON.
+
+Built from the static engine's import closure of each handler (`HandlerResult.edges` and
+`.paths`), so it never runs repository code. Two views:
+
+- default: one node per handler and one per shared package (a shared module collapsed to
+  its top-level package or module file, `goals_common`), an edge from each handler to every
+  shared package it loads, directly or through other modules;
+- `modules=True`: one node per repository module file in any closure, with the module-level
+  import edges between them, and an edge from each handler to its handler module (the
+  implicit import of a submodule's parent package, which Python runs first, is left out).
+
+A module is shared when the config's `shared` globs match its file, else when two or more
+handlers load it. With a diff, changed modules and affected handlers are flagged.
+Output order is sorted throughout, so the same commit always renders the same text.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from reviewbot.config import Config
+from reviewbot.model import Handler
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str  # "handler" or "module"
+    label: str
+    path: str = ""  # module: repo file (modules view) or package location (default view)
+    changed: bool = False
+    affected: bool = False
+
+    def to_json(self) -> dict:
+        data = {"id": self.id, "kind": self.kind, "label": self.label,
+                "changed": self.changed, "affected": self.affected}
+        if self.path:
+            data["path"] = self.path
+        return data
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]
+    edges: list[tuple[str, str]]
+    modules: bool = False
+    diff: bool = False
+    commit: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"nodes": [n.to_json() for n in self.nodes],
+                "edges": [{"from": a, "to": b} for a, b in self.edges]}
+
+
+def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = None,
+                head: str | None = None, modules: bool = False) -> Graph:
+    """Read the repository at a commit (or a change's head) and build the graph."""
+    from reviewbot.cache import SummaryCache
+    from reviewbot.gitsource import GitRepo
+    from reviewbot.localrun import check_repo, load_config, resolve_refs
+    from reviewbot.review import Analysis, find_handlers
+
+    repo = GitRepo(repo_path)
+    cache = SummaryCache()
+    changed: set[str] = set()
+    affected: set[str] = set()
+    diff = base is not None or head is not None
+    if diff:
+        refs = resolve_refs(repo, base, head)
+        config = load_config(repo.tree(refs.base))
+        report = check_repo(repo_path, base, head, cache=cache)
+        commit = report.head
+        handlers = tuple(s.handler for s in report.handlers)
+        changed = set(report.changed_files)
+        affected = {s.handler.name for s in report.handlers if s.affected}
+        tree = repo.tree(commit)
+    else:
+        commit = repo.resolve(ref or "HEAD")
+        tree = repo.tree(commit)
+        config = load_config(tree)
+        handlers = find_handlers(tree, config).handlers
+    analysis = Analysis(tree, cache, config.third_party)
+    analysis.prefetch(handlers)
+    results = {h: analysis.check(h) for h in handlers}
+    closures = {h: (r.edges, r.paths) for h, r in results.items()}
+    graph = graph_from_closures(closures, config, changed=changed, affected=affected,
+                                modules=modules)
+    graph.diff = diff
+    graph.commit = commit
+    return graph
+
+
+def graph_from_closures(closures: dict[Handler, tuple[dict[str, set[str]], dict[str, str]]],
+                        config: Config, *, changed: set[str] | frozenset[str] = frozenset(),
+                        affected: set[str] | frozenset[str] = frozenset(),
+                        modules: bool = False) -> Graph:
+    """The graph from each handler's (module edges, module -> file) closure."""
+    loaders: dict[str, set[str]] = {}
+    for h, (_, paths) in closures.items():
+        for f in paths.values():
+            loaders.setdefault(f, set()).add(h.name)
+
+    nodes: dict[str, Node] = {}
+    edges: set[tuple[str, str]] = set()
+    for h in sorted(closures, key=lambda h: h.name):
+        edge_map, paths = closures[h]
+        hid = f"handler:{h.name}"
+        own = paths.get(h.module, "")
+        nodes[hid] = Node(hid, "handler", h.name, changed=own in changed,
+                          affected=h.name in affected)
+        if modules:
+            for mod, path in paths.items():
+                mid = f"module:{path}"
+                if mid not in nodes:
+                    nodes[mid] = Node(mid, "module", mod, path, changed=path in changed)
+            if own:
+                edges.add((hid, f"module:{own}"))
+            for src, targets in edge_map.items():
+                if src not in paths:
+                    continue
+                for dst in targets:
+                    if src.rpartition(".")[0] == dst:
+                        continue  # a submodule's implicit load of its parent package
+                    if dst in paths and paths[dst] != paths[src]:
+                        edges.add((f"module:{paths[src]}", f"module:{paths[dst]}"))
+            continue
+        for mod, path in paths.items():
+            shared = config.is_shared(path)
+            if shared is None:
+                shared = len(loaders.get(path, ())) >= 2
+            if not shared or mod == h.module:
+                continue
+            top, location = top_level(mod, path)
+            mid = f"module:{location}"
+            node = nodes.get(mid)
+            if node is None:
+                node = nodes[mid] = Node(mid, "module", top, location)
+            node.changed = node.changed or path in changed
+            edges.add((hid, mid))
+
+    _disambiguate([n for n in nodes.values() if n.kind == "module"])
+    ordered = sorted(nodes.values(), key=lambda n: (n.kind != "handler", n.label, n.id))
+    return Graph(ordered, sorted(edges), modules=modules)
+
+
+def top_level(module: str, path: str) -> tuple[str, str]:
+    """(`goals_common`, `backend/src/goals_common`) for `goals_common.models` in
+    `backend/src/goals_common/models.py`: the top-level name and where it lives."""
+    parts = module.split(".")
+    if posixpath.basename(path).startswith("__init__."):
+        location = posixpath.dirname(path)  # the folder of `module` itself
+        drop = len(parts) - 1
+    elif len(parts) == 1:
+        return parts[0], path
+    else:
+        location = posixpath.dirname(path)  # the folder of the parent package
+        drop = len(parts) - 2
+    for _ in range(drop):
+        location = posixpath.dirname(location)
+    return parts[0], location or "."
+
+
+def _disambiguate(nodes: list[Node]) -> None:
+    """Two modules with the same label (each function's `main`): add where they live."""
+    count: dict[str, int] = {}
+    for n in nodes:
+        count[n.label] = count.get(n.label, 0) + 1
+    for n in nodes:
+        if count[n.label] > 1:
+            n.label = f"{n.label} ({n.path})"
+
+
+# -- renderers --------------------------------------------------------------------------
+
+
+def render(graph: Graph, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(graph.to_json(), indent=2) + "\n"
+    if fmt == "dot":
+        return to_dot(graph)
+    if fmt == "mermaid":
+        return to_mermaid(graph)
+    raise ValueError(f"unknown graph format {fmt!r}")
+
+
+def _short_ids(graph: Graph) -> dict[str, str]:
+    """Node ids that Mermaid accepts: letters, digits and underscores, unique."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for n in graph.nodes:
+        prefix = "h" if n.kind == "handler" else "m"
+        name = n.label.split(" (")[0] if n.kind == "module" else n.label
+        base = f"{prefix}_{re.sub(r'[^A-Za-z0-9_]', '_', name)}"
+        candidate, i = base, 2
+        while candidate in used:
+            candidate = f"{base}_{i}"
+            i += 1
+        used.add(candidate)
+        out[n.id] = candidate
+    return out
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(
+        ">", "#gt;")
+
+
+def to_mermaid(graph: Graph) -> str:
+    ids = _short_ids(graph)
+    lines = ["flowchart LR"]
+    for n in graph.nodes:
+        label = _mermaid_label(n.label)
+        shape = f'(["{label}"])' if n.kind == "handler" else f'["{label}"]'
+        lines.append(f"  {ids[n.id]}{shape}")
+    for a, b in graph.edges:
+        lines.append(f"  {ids[a]} --> {ids[b]}")
+    lines.append("  classDef handler fill:#ddf4ff,stroke:#0969da")
+    lines.append("  classDef module fill:#f6f8fa,stroke:#57606a")
+    lines.append("  classDef affected fill:#ffebe9,stroke:#cf222e,stroke-width:3px")
+    lines.append("  classDef changed fill:#fff8c5,stroke:#cf222e,stroke-width:3px")
+    for cls in ("handler", "module"):
+        members = [ids[n.id] for n in graph.nodes if n.kind == cls]
+        if members:
+            lines.append(f"  class {','.join(members)} {cls}")
+    # Later class statements win, so the highlights come last.
+    for cls in ("changed", "affected"):
+        members = [ids[n.id] for n in graph.nodes if getattr(n, cls)]
+        if members:
+            lines.append(f"  class {','.join(members)} {cls}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(graph: Graph) -> str:
+    lines = ["digraph reviewbot {", "  rankdir=LR;",
+             '  node [fontname="Helvetica", fontsize=11];']
+    for n in graph.nodes:
+        style = "rounded,filled" if n.kind == "handler" else "filled"
+        fill = "#fff8c5" if n.changed else "#ddf4ff" if n.kind == "handler" else "#f6f8fa"
+        attrs = [f"label={_dot_quote(n.label)}", "shape=box", f'style="{style}"',
+                 f'fillcolor="{fill}"']
+        if n.changed or n.affected:
+            attrs += ["color=red", "fontcolor=red", "penwidth=2"]
+        lines.append(f"  {_dot_quote(n.id)} [{', '.join(attrs)}];")
+    for a, b in graph.edges:
+        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

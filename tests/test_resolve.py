@@ -1,0 +1,169 @@
+"""Module resolution along one function's import roots, as CPython's path finder does it."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewbot.resolve import (
+    EXTENSION,
+    EXTERNAL,
+    NAMESPACE,
+    SOURCE,
+    ExtensionIndex,
+    ModuleRef,
+    NotFound,
+    SearchPath,
+)
+from reviewbot.tree import Tree
+
+
+def search(files: dict[str, str], roots=("fn", "layer"), third_party=()) -> SearchPath:
+    tree = Tree.from_files(files)
+    return SearchPath(tree, tuple(roots), frozenset(third_party), ExtensionIndex(tree))
+
+
+def find(sp: SearchPath, dotted: str) -> ModuleRef | NotFound:
+    """Resolve like the import system: every ancestor first."""
+    parent = None
+    parts = dotted.split(".")
+    for i in range(1, len(parts) + 1):
+        ref = sp.find(".".join(parts[:i]), parent)
+        if isinstance(ref, NotFound):
+            return ref
+        parent = ref
+    return parent
+
+
+def test_module_and_package():
+    sp = search({"fn/m.py": "", "fn/pkg/__init__.py": "", "fn/pkg/sub.py": ""})
+    m = find(sp, "m")
+    assert (m.name, m.kind, m.path, m.is_package) == ("m", SOURCE, "fn/m.py", False)
+    pkg = find(sp, "pkg")
+    assert (pkg.kind, pkg.path, pkg.is_package, pkg.search) == (
+        SOURCE, "fn/pkg/__init__.py", True, ("fn/pkg",))
+    sub = find(sp, "pkg.sub")
+    assert (sub.name, sub.path) == ("pkg.sub", "fn/pkg/sub.py")
+
+
+def test_package_beats_module_beats_namespace_in_one_folder():
+    sp = search({"fn/x/__init__.py": "", "fn/x.py": "", "fn/y.py": "", "fn/y/z.py": ""})
+    assert find(sp, "x").path == "fn/x/__init__.py"
+    assert find(sp, "y").path == "fn/y.py"
+    assert find(sp, "y.z") == NotFound("No module named 'y.z'; 'y' is not a package", False)
+
+
+def test_first_root_wins():
+    sp = search({"fn/shared.py": "", "layer/shared/__init__.py": "",
+                 "layer/shared/util.py": ""})
+    assert find(sp, "shared").path == "fn/shared.py"
+    assert find(sp, "shared.util") == NotFound(
+        "No module named 'shared.util'; 'shared' is not a package", False)
+
+
+def test_regular_package_in_later_root_beats_namespace_dir():
+    sp = search({"fn/shared/notes.py": "", "layer/shared/__init__.py": ""})
+    ref = find(sp, "shared")
+    assert (ref.kind, ref.path, ref.search) == (SOURCE, "layer/shared/__init__.py",
+                                                ("layer/shared",))
+    assert isinstance(find(sp, "shared.notes"), NotFound)
+
+
+def test_namespace_portions_merge_across_roots():
+    sp = search({"fn/nsp/a.py": "", "layer/nsp/b.py": "", "layer/nsp/sub/c.py": "",
+                 "fn/nsp/sub/d.py": ""})
+    ref = find(sp, "nsp")
+    assert (ref.kind, ref.path, ref.is_package, ref.search) == (
+        NAMESPACE, None, True, ("fn/nsp", "layer/nsp"))
+    assert find(sp, "nsp.a").path == "fn/nsp/a.py"
+    assert find(sp, "nsp.b").path == "layer/nsp/b.py"
+    assert find(sp, "nsp.sub").search == ("fn/nsp/sub", "layer/nsp/sub")
+    assert find(sp, "nsp.sub.c").path == "layer/nsp/sub/c.py"
+    assert find(sp, "nsp.sub.d").path == "fn/nsp/sub/d.py"
+    assert find(sp, "nsp.missing") == NotFound("No module named 'nsp.missing'", False)
+
+
+def test_namespace_dir_inside_regular_package():
+    sp = search({"fn/pkg/__init__.py": "", "fn/pkg/nsdir/mod.py": ""})
+    ref = find(sp, "pkg.nsdir")
+    assert (ref.kind, ref.search) == (NAMESPACE, ("fn/pkg/nsdir",))
+    assert find(sp, "pkg.nsdir.mod").path == "fn/pkg/nsdir/mod.py"
+
+
+def test_regular_package_does_not_merge_with_layer():
+    sp = search({"fn/shared/__init__.py": "", "layer/shared/__init__.py": "",
+                 "layer/shared/util.py": ""})
+    assert find(sp, "shared").path == "fn/shared/__init__.py"
+    assert find(sp, "shared.util") == NotFound("No module named 'shared.util'", False)
+
+
+@pytest.mark.parametrize("name", ["json", "os", "collections", "sys", "_thread"])
+def test_stdlib_is_external(name):
+    ref = find(search({"fn/main.py": ""}), name)
+    assert ref.kind == EXTERNAL
+
+
+def test_stdlib_submodules_are_external():
+    ref = find(search({"fn/main.py": ""}), "os.path")
+    assert ref.kind == EXTERNAL and ref.name == "os.path"
+    assert find(search({"fn/main.py": ""}), "xml.etree.ElementTree").kind == EXTERNAL
+
+
+@pytest.mark.parametrize("name", ["boto3", "botocore", "s3transfer", "jmespath", "dateutil"])
+def test_bundled_sdk_is_external(name):
+    assert find(search({"fn/main.py": ""}), name).kind == EXTERNAL
+
+
+def test_requirements_are_external():
+    sp = search({"fn/main.py": ""}, third_party={"yaml"})
+    assert find(sp, "yaml").kind == EXTERNAL
+    assert find(sp, "yaml.constructor").kind == EXTERNAL
+
+
+def test_missing_top_level_is_external_missing_submodule_is_not():
+    sp = search({"fn/pkg/__init__.py": ""})
+    assert find(sp, "requests") == NotFound("No module named 'requests'", True)
+    assert find(sp, "pkg.gone") == NotFound("No module named 'pkg.gone'", False)
+
+
+def test_local_module_shadowing_stdlib_is_flagged():
+    sp = search({"fn/logging.py": "", "fn/mylib.py": ""})
+    ref = find(sp, "logging")
+    assert (ref.kind, ref.path, ref.shadows_stdlib) == (SOURCE, "fn/logging.py", True)
+    assert not find(sp, "mylib").shadows_stdlib
+
+
+def test_namespace_named_like_an_installed_package_stays_open():
+    sp = search({"fn/google/mything.py": ""}, third_party={"google"})
+    ref = find(sp, "google")
+    assert ref.kind == NAMESPACE and ref.also_external
+    assert find(sp, "google.mything").path == "fn/google/mything.py"
+    assert find(sp, "google.protobuf").kind == EXTERNAL
+
+
+def test_extensions():
+    sp = search({"fn/fast.cpython-311-x86_64-linux-gnu.so": "", "fn/pkg/__init__.py": "",
+                 "fn/pkg/_speed.pyd": "", "fn/compiled.pyc": "", "fn/both.pyc": "",
+                 "fn/both.py": "", "fn/__pycache__/cached.cpython-311.pyc": ""})
+    assert (find(sp, "fast").kind, find(sp, "fast").path) == (
+        EXTENSION, "fn/fast.cpython-311-x86_64-linux-gnu.so")
+    assert find(sp, "pkg._speed").kind == EXTENSION
+    assert find(sp, "compiled").kind == EXTENSION
+    assert find(sp, "both").kind == SOURCE  # source beats a stray .pyc
+    assert isinstance(find(sp, "cached"), NotFound)  # __pycache__ is never on the path
+
+
+def test_missing_roots_are_dropped_and_repo_root_works():
+    sp = search({"main.py": "", "pkg/__init__.py": ""}, roots=(".", "nowhere"))
+    assert sp.roots == (".",)
+    assert find(sp, "main").path == "main.py"
+    assert find(sp, "pkg").search == ("pkg",)
+
+
+def test_builtin_module_is_external_even_when_shadowed():
+    sp = search({"fn/sys.py": ""})
+    assert find(sp, "sys").kind == EXTERNAL
+
+
+def test_lookups_are_cached():
+    sp = search({"fn/m.py": ""})
+    assert sp.find("m") is sp.find("m")
