@@ -1,0 +1,49 @@
+"""JSON logs: fixed message strings, variables in `extra`, secrets never written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_SECRET_KEYS = re.compile(r"token|secret|private|password|authorization|jwt|key$", re.I)
+_SECRET_VALUES = re.compile(r"\b(gh[pousr]_[A-Za-z0-9_]{20,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_.-]+)")
+
+
+def redact(text: str) -> str:
+    """Blank anything shaped like a GitHub token or a JWT (tokens vary in length)."""
+    return _SECRET_VALUES.sub("[redacted]", text)
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            if _SECRET_KEYS.search(key):
+                value = "[redacted]"
+            elif not isinstance(value, str | int | float | bool | type(None)):
+                value = str(value)
+            data[key] = value
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(data, default=str))
+
+
+def configure(level: int = logging.INFO, stream=None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,106 @@
+"""Settings from the environment, validated before the server binds a port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_PORT = 8000
+
+
+class SettingsError(Exception):
+    """A setting is missing or unusable; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_id: str
+    private_key: str = field(repr=False)
+    webhook_secret: bytes = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    port: int = DEFAULT_PORT
+    workers: int = 4
+    bot_login: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        problems: list[str] = []
+
+        app_id = (env.get("GITHUB_APP_ID") or "").strip()
+        if not app_id:
+            problems.append("GITHUB_APP_ID is not set (the App ID from the app's settings page)")
+        elif not app_id.isdigit():
+            problems.append(f"GITHUB_APP_ID must be a number, got {app_id!r}")
+
+        key = _private_key(env, problems)
+
+        secret = env.get("GITHUB_WEBHOOK_SECRET") or ""
+        if not secret.strip():
+            problems.append("GITHUB_WEBHOOK_SECRET is not set: refusing to accept unsigned "
+                            "webhooks (use the secret entered in the app's webhook settings)")
+
+        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).strip().rstrip("/")
+        parsed = urlparse(api_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problems.append(f"GITHUB_API_URL must be an http(s) URL such as {DEFAULT_API_URL} "
+                            f"or https://HOST/api/v3, got {api_url!r}")
+
+        port = _int(env, "PORT", DEFAULT_PORT, 1, 65535, problems)
+        workers = _int(env, "REVIEWBOT_WORKERS", 4, 1, 64, problems)
+        bot_login = (env.get("REVIEWBOT_BOT_LOGIN") or "").strip() or None
+
+        if problems:
+            raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+        return cls(app_id=app_id, private_key=key, webhook_secret=secret.encode(),
+                   api_url=api_url, port=port, workers=workers, bot_login=bot_login)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int,
+         problems: list[str]) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, got {raw!r}")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _private_key(env: Mapping[str, str], problems: list[str]) -> str:
+    text = env.get("GITHUB_PRIVATE_KEY") or ""
+    path = (env.get("GITHUB_PRIVATE_KEY_PATH") or "").strip()
+    where = "GITHUB_PRIVATE_KEY"
+    if not text.strip() and path:
+        where = f"GITHUB_PRIVATE_KEY_PATH ({path})"
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"cannot read {where}: {exc.__class__.__name__}")
+            return ""
+    if not text.strip():
+        problems.append("no private key: set GITHUB_PRIVATE_KEY (the PEM text) or "
+                        "GITHUB_PRIVATE_KEY_PATH (a file holding it)")
+        return ""
+    if "\n" not in text.strip() and "\\n" in text:
+        text = text.replace("\\n", "\n")  # PEM pasted into a one-line env var
+    try:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        key = load_pem_private_key(text.encode(), password=None)
+    except Exception:  # never echo key material in the message
+        problems.append(f"{where} is not a PEM-encoded private key (download one from the "
+                        "app's settings page: 'Generate a private key')")
+        return ""
+    if not isinstance(key, rsa.RSAPrivateKey):
+        problems.append(f"{where} must be an RSA key (GitHub App keys are RSA)")
+    return text

@@ -1,0 +1,223 @@
+"""`POST /webhook`: check size and content type, verify the SHA-256 signature over the raw
+body in constant time, parse, route to a `Job`, enqueue, acknowledge.
+
+Nothing a client sends can produce a 5xx: every rejection is a 4xx with a short reason.
+gidgethub.sansio is not used here because it accepts SHA-1-only signatures and raises a raw
+KeyError for missing headers; the rules below are stricter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from reviewbot.app.queue import DeliveryLog, Job, JobQueue
+
+log = logging.getLogger("reviewbot.webhook")
+
+MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more; bigger is not from GitHub
+PR_ACTIONS = {"opened", "reopened", "synchronize", "ready_for_review", "edited"}
+RERUN_ACTION = "rerun"
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, body: bytes, header: str | None) -> bool:
+    if not header:
+        return False
+    expected = signature(secret, body).encode()
+    return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
+
+
+class Malformed(Exception):
+    """The payload of an event we handle lacks a field we need."""
+
+
+@dataclass(frozen=True)
+class Route:
+    job: Job | None
+    reason: str  # why nothing is done, or what is done
+
+
+def route(event: str, payload: dict, delivery: str, app_id: str) -> Route:
+    """Map an event to a job, or say why it is ignored. Raises Malformed."""
+    if event not in ("pull_request", "check_run", "check_suite", "merge_group"):
+        return Route(None, f"event {event!r} is not handled")
+    if not isinstance(payload, dict):
+        raise Malformed("payload is not an object")
+    action = payload.get("action") or ""
+    try:
+        installation = int(payload["installation"]["id"])
+    except (KeyError, TypeError, ValueError):
+        return Route(None, "no installation in the payload")
+    try:
+        repo = str(payload["repository"]["full_name"])
+        common = {"installation_id": installation, "repo": repo, "delivery_id": delivery,
+                  "event": event, "action": action}
+        if event == "pull_request":
+            return _pull_request(payload, action, common)
+        if event == "check_run":
+            return _check_run(payload, action, common, app_id)
+        if event == "check_suite":
+            return _check_suite(payload, action, common, app_id)
+        return _merge_group(payload, action, common)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Malformed(f"{event}.{action}: missing or invalid field {exc}") from None
+
+
+def _pull_request(payload: dict, action: str, common: dict) -> Route:
+    if action not in PR_ACTIONS:
+        return Route(None, f"pull_request.{action} is not handled")
+    if action == "edited" and "base" not in (payload.get("changes") or {}):
+        return Route(None, "pull_request.edited without a base change")
+    pr = payload["pull_request"]
+    return Route(Job(head_sha=str(pr["head"]["sha"]), pr_number=int(pr["number"]),
+                     base_ref=str(pr["base"]["ref"]), base_sha=str(pr["base"]["sha"]),
+                     **common), "queued")
+
+
+def _first_pr(prs: list, repo: str) -> dict | None:
+    for pr in prs or ():
+        base_repo = ((pr.get("base") or {}).get("repo") or {}).get("url", "")
+        if not base_repo or base_repo.endswith("/repos/" + repo):
+            return pr
+    return None
+
+
+def _check_run(payload: dict, action: str, common: dict, app_id: str) -> Route:
+    if action not in ("rerequested", "requested_action"):
+        return Route(None, f"check_run.{action} is not handled")
+    run = payload["check_run"]
+    if str((run.get("app") or {}).get("id")) != str(app_id):
+        return Route(None, "check run belongs to another app")
+    if action == "requested_action":
+        ident = (payload.get("requested_action") or {}).get("identifier")
+        if ident != RERUN_ACTION:
+            return Route(None, f"unknown requested action {ident!r}")
+    pr = _first_pr(run.get("pull_requests") or [], common["repo"])
+    number = pr["number"] if pr else None
+    if number is None and str(run.get("external_id") or "").isdigit():
+        number = int(run["external_id"])
+    return Route(Job(head_sha=str(run["head_sha"]), pr_number=number,
+                     base_ref=pr["base"]["ref"] if pr else None,
+                     base_sha=pr["base"]["sha"] if pr else None, force=True, **common), "queued")
+
+
+def _check_suite(payload: dict, action: str, common: dict, app_id: str) -> Route:
+    if action not in ("requested", "rerequested"):
+        return Route(None, f"check_suite.{action} is not handled")
+    suite = payload["check_suite"]
+    suite_app = (suite.get("app") or {}).get("id")
+    if suite_app is not None and str(suite_app) != str(app_id):
+        return Route(None, "check suite belongs to another app")
+    pr = _first_pr(suite.get("pull_requests") or [], common["repo"])
+    return Route(Job(head_sha=str(suite["head_sha"]), pr_number=pr["number"] if pr else None,
+                     base_ref=pr["base"]["ref"] if pr else None,
+                     base_sha=pr["base"]["sha"] if pr else None,
+                     force=action == "rerequested", **common), "queued")
+
+
+def _merge_group(payload: dict, action: str, common: dict) -> Route:
+    if action != "checks_requested":
+        return Route(None, f"merge_group.{action} is not handled")
+    group = payload["merge_group"]
+    base_ref = str(group["base_ref"]).removeprefix("refs/heads/")
+    return Route(Job(head_sha=str(group["head_sha"]), pr_number=None, base_ref=base_ref,
+                     base_sha=str(group["base_sha"]), force=True, **common), "queued")
+
+
+def _reply(status: int, outcome: str, event: str, metrics, **extra) -> web.Response:
+    metrics.inc("reviewbot_webhook_deliveries_total", {"event": event or "-", "outcome": outcome})
+    return web.json_response({"outcome": outcome, **extra}, status=status)
+
+
+async def handle(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app["settings"]
+    metrics = app["metrics"]
+    queue: JobQueue = app["queue"]
+    deliveries: DeliveryLog = app["deliveries"]
+    headers = request.headers
+    event = headers.get("X-GitHub-Event", "")
+    delivery = headers.get("X-GitHub-Delivery", "")
+    ctx = {"delivery": delivery or None, "event": event or None}
+
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        log.info("webhook rejected: body too large", extra={**ctx, "size": request.content_length})
+        return _reply(413, "too_large", event, metrics)
+    ctype = request.content_type
+    if ctype != "application/json":
+        log.info("webhook rejected: content type", extra={**ctx, "content_type": ctype})
+        return _reply(415, "unsupported_media_type", event, metrics,
+                      reason="content type must be application/json")
+    try:
+        body = await _read_limited(request)
+    except web.HTTPRequestEntityTooLarge:
+        log.info("webhook rejected: body too large", extra=ctx)
+        return _reply(413, "too_large", event, metrics)
+
+    sig = headers.get("X-Hub-Signature-256")
+    if not sig:
+        log.info("webhook rejected: no X-Hub-Signature-256",
+                 extra={**ctx, "sha1_only": "X-Hub-Signature" in headers})
+        return _reply(401, "unsigned", event, metrics, reason="X-Hub-Signature-256 is required")
+    if not verify(settings.webhook_secret, body, sig):
+        log.warning("webhook rejected: bad signature", extra=ctx)
+        return _reply(401, "bad_signature", event, metrics, reason="signature mismatch")
+    if not event or not delivery:
+        log.info("webhook rejected: missing headers", extra=ctx)
+        return _reply(400, "bad_request", event, metrics,
+                      reason="X-GitHub-Event and X-GitHub-Delivery are required")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        log.info("webhook rejected: body is not JSON", extra=ctx)
+        return _reply(400, "bad_request", event, metrics, reason="body is not JSON")
+
+    if event == "ping":
+        log.info("webhook ping", extra={**ctx, "hook_id": headers.get("X-GitHub-Hook-ID")})
+        return _reply(200, "pong", event, metrics)
+
+    dedupe_key = f"{headers.get('X-GitHub-Hook-ID', '')}:{delivery}"
+    if deliveries.seen(dedupe_key):
+        log.info("webhook duplicate delivery", extra=ctx)
+        return _reply(202, "duplicate", event, metrics)
+    try:
+        routed = route(event, payload, delivery, settings.app_id)
+    except Malformed as exc:
+        log.info("webhook rejected: malformed payload", extra={**ctx, "reason": str(exc)})
+        return _reply(400, "bad_request", event, metrics, reason="malformed payload")
+    ctx.update(action=payload.get("action") if isinstance(payload, dict) else None)
+    if routed.job is None:
+        log.info("webhook ignored", extra={**ctx, "reason": routed.reason})
+        return _reply(202, "ignored", event, metrics, reason=routed.reason)
+    job = routed.job
+    try:
+        fresh = await queue.enqueue(job)
+    except Exception:
+        # Our fault, not the sender's; GitHub marks the delivery failed for redelivery.
+        log.exception("webhook: enqueue failed", extra=job.log_extra())
+        return _reply(503, "enqueue_failed", event, metrics)
+    deliveries.mark(dedupe_key)
+    outcome = "queued" if fresh else "already_queued"
+    log.info("webhook accepted", extra={**job.log_extra(), "outcome": outcome,
+                                        "action": job.action})
+    return _reply(202, outcome, event, metrics)
+
+
+async def _read_limited(request: web.Request) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
