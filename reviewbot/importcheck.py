@@ -13,6 +13,7 @@ module edges between them, which the diff uses to decide which handlers a change
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -50,7 +51,8 @@ class _Module:
     # An import failure that aborted this module's execution but was caught (or only happens
     # on some paths) further up: CPython drops the module, so importing it again re-raises.
     broken: tuple[str, int, _Failure] | None = None
-    broken_guard: int = UNGUARDED
+    broken_guard: int = UNGUARDED  # how sure the abort is: UNGUARDED (always) or CONDITIONAL
+    reported_guard: int = CAUGHT  # the surest level at which the failure was reported
 
     @property
     def name(self) -> str:
@@ -112,6 +114,29 @@ class HandlerResult:
         return ()
 
 
+@dataclass(frozen=True)
+class _Trace:
+    """What loading one module did, from a clean start, recorded for replay.
+
+    Handlers that share a layer load the same shared packages again and again; when a
+    load had no failure and did not depend on modules running outside it, its outcome is
+    the same in any handler that resolves the same top-level names to the same files,
+    so it is replayed instead of simulated again.
+    """
+
+    modules: tuple[tuple[str, _Module], ...]
+    findings: tuple[tuple, ...]  # ("plain", origin, ...) or ("fail", origin, guard, ...)
+    edges: tuple[tuple[str, str], ...]
+    deferred: tuple[tuple[_Module, Import], ...]
+    refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
+    tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
+    outside: tuple[str, ...]  # modules loaded before it that it consulted (were done)
+    cyclic: bool  # it consulted a module of its own while that was still running
+
+
+TraceStore = dict
+
+
 class _Failure(Exception):
     """An import statement failed; the message is CPython's."""
 
@@ -133,10 +158,23 @@ class _Silent(Exception):
 class HandlerCheck:
     """One simulated cold start of one handler."""
 
-    def __init__(self, handler: Handler, search: SearchPath, summaries: SummaryProvider):
+    def __init__(self, handler: Handler, search: SearchPath, summaries: SummaryProvider,
+                 traces: TraceStore | None = None):
         self.handler = handler
         self.search = search
         self.summaries = summaries
+        self.traces = traces if traces is not None else {}
+        # Append-only logs; a trace is the slice written while one module loaded.
+        self._log_modules: list[tuple[str, _Module]] = []
+        self._log_findings: list[tuple] = []
+        self._log_edges: list[tuple[str, str]] = []
+        self._log_deferred: list[tuple[_Module, Import]] = []
+        self._log_refs: list[tuple[str, bool]] = []
+        self._log_tops: list[tuple[str, ModuleRef]] = []
+        self._index: dict[str, int] = {}  # module -> position in _log_modules
+        # Loads being recorded: [chain depth, first module index, tainted]. A load is
+        # tainted when it depends on, or changes, state from outside it: not replayable.
+        self._recording: list[list] = []
         self.version = handler.python_version
         self.modules: dict[str, _Module] = {}
         self.edges: dict[str, set[str]] = {}
@@ -214,7 +252,10 @@ class HandlerCheck:
             return message
         return f"Unable to import module '{self.handler.module_path}': {message}"
 
-    def report(self, error: bool, path: str, line: int, kind: str, message: str) -> None:
+    def report(self, error: bool, path: str, line: int, kind: str, message: str,
+               origin: str = "", log: bool = True) -> None:
+        if log:
+            self._log_findings.append(("plain", origin, error, path, line, kind, message))
         key = (error, path, line, kind, message)
         if key in self._seen:
             return
@@ -228,73 +269,134 @@ class HandlerCheck:
         path = owner.ref.path or self.handler.source
         # The exception propagates through every import statement that is running: one of
         # them may catch it, or run on some paths only.
-        self.failure(self.context, path, imp.line, exc)
+        self.failure(self.context, path, imp.line, exc, origin=owner.name)
 
-    def failure(self, guard: int, path: str, line: int, exc: _Failure) -> None:
+    def failure(self, guard: int, path: str, line: int, exc: _Failure,
+                aborted: int = UNGUARDED, origin: str = "") -> None:
+        """Report a failing import. `guard` is how sure it is to reach the handler's import;
+        `aborted` how sure it is to abort the module that raised it."""
         if guard != UNGUARDED:
-            for mod, g in reversed(self.chain):  # the modules the exception aborts
-                if g == CAUGHT:
+            # The modules the exception aborts, each as sure as the statements between.
+            sure = aborted
+            for depth in range(len(self.chain) - 1, -1, -1):
+                mod, g = self.chain[depth]
+                sure = max(sure, g)
+                if sure == CAUGHT:
                     break
-                if mod.broken is None or guard < mod.broken_guard:
-                    mod.broken, mod.broken_guard = (path, line, exc), guard
+                if mod.broken is None or sure < mod.broken_guard:
+                    self.taint_depth(depth)
+                    mod.broken, mod.broken_guard = (path, line, exc), sure
+                    mod.reported_guard = min(mod.reported_guard, guard)
+        self.emit_failure(guard, path, line, exc, origin)
+
+    def emit_failure(self, guard: int, path: str, line: int, exc: _Failure,
+                     origin: str) -> None:
+        self._log_findings.append(("fail", origin, guard, path, line, exc))
         if guard == CAUGHT:
             return
         if guard == CONDITIONAL:
             self.report(False, path, line, exc.kind,
-                        self.wrap(exc.message, exc.exc_type) + " (on some paths only)")
+                        self.wrap(exc.message, exc.exc_type) + " (on some paths only)",
+                        log=False)
             return
         if exc.external and not self.handler.complete:
             self.report(False, path, line, exc.kind,
-                        self.wrap(exc.message, exc.exc_type) + " (some of this function's layers are not"
-                        " in the repository)")
+                        self.wrap(exc.message, exc.exc_type) + " (some of this function's "
+                        "layers are not in the repository)", log=False)
             return
-        self.report(True, path, line, exc.kind, self.wrap(exc.message, exc.exc_type))
+        self.report(True, path, line, exc.kind, self.wrap(exc.message, exc.exc_type),
+                    log=False)
+
+    # -- what makes a recorded load unfit for replay ------------------------------------
+
+    def taint_depth(self, depth: int) -> None:
+        """A module at this chain depth is changed: loads started deeper depend on it."""
+        for rec in reversed(self._recording):
+            if rec[0] <= depth:
+                break
+            rec[2] = True
+
+    def taint_module(self, name: str) -> None:
+        """State of this module was read: loads started after it was created depend on it."""
+        index = self._index.get(name, -1)
+        for rec in reversed(self._recording):
+            if rec[1] <= index:
+                break
+            rec[2] = True
+
+    def taint_all(self) -> None:
+        for rec in self._recording:
+            rec[2] = True
 
     # -- loading ------------------------------------------------------------------------
 
     def edge(self, importer: str | None, target: str) -> None:
         if importer is not None and importer != target:
             self.edges.setdefault(importer, set()).add(target)
+            self._log_edges.append((importer, target))
 
     def load(self, dotted: str, importer: str | None) -> _Module:
         """Import `dotted` (and its ancestors); return it, running or done."""
         mod = self.modules.get(dotted)
         if mod is not None:
+            self._log_refs.append((dotted, mod.status == RUNNING))
             if mod.status == FAILED:
+                self.taint_module(dotted)
                 raise _Silent()
             self.edge(importer, dotted)
-            if mod.broken is not None and self.context < mod.broken_guard:
-                # Its first run failed under a guard; this import runs it again, unguarded.
-                path, line, exc = mod.broken
-                mod.broken_guard = self.context
-                self.failure(self.context, path, line, exc)
-                raise _Silent()
+            if mod.broken is not None:
+                # CPython dropped it when its first run failed (the failure was caught or
+                # conditional up there): this import runs it again, in this context.
+                self.taint_module(dotted)
+                level = max(self.context, mod.broken_guard)
+                if level < mod.reported_guard:
+                    mod.reported_guard = level
+                    path, line, exc = mod.broken
+                    self.failure(level, path, line, exc, aborted=mod.broken_guard,
+                                 origin=importer or "")
+                if mod.broken_guard == UNGUARDED:
+                    raise _Silent()
+                # It fails on some paths only: on the others it loaded; carry on.
             return mod
         parent_name, _, _ = dotted.rpartition(".")
         parent = None
         if parent_name:
             parent = self.load(parent_name, importer=None)
         ref = self.search.find(dotted, parent.ref if parent else None)
+        if not parent_name:
+            self._log_tops.append((dotted, ref))  # found or not, a replay relies on it
         if isinstance(ref, NotFound):
             raise _Failure("missing-module", ref.message, ref.external)
         if parent is not None:
             self.edge(dotted, parent_name)
+            self._log_refs.append((parent_name, parent.status == RUNNING))
         self.edge(importer, dotted)
+        key = (dotted, self.context)
+        if self.at_call is None:
+            trace = self.traces.get(key)
+            if trace is not None and trace.modules[0][1].ref == ref and self.replay(trace):
+                return self.modules[dotted]
+        marks = self.marks()
+        self._recording.append([len(self.chain), marks[0], False])
         if ref.shadows_stdlib and dotted not in self._shadow_warned:
             self._shadow_warned.add(dotted)
             self.report(False, ref.path or self.handler.source, 1, "shadowed-stdlib",
                         f"'{dotted}' in the repository ({ref.path}) has the same name as a "
                         f"standard library module; on Lambda the runtime may already have "
-                        f"imported the standard library one")
+                        f"imported the standard library one", origin=dotted)
         summary = None
         if ref.kind == "source":
             summary = self.summaries(ref.path, self.version)
         mod = _Module(ref, summary)
         self.modules[dotted] = mod
+        self._index[dotted] = len(self._log_modules)
+        self._log_modules.append((dotted, mod))
         if summary is not None:
             if summary.error is not None:
                 kind, message, line = summary.error
                 mod.status = FAILED
+                self._recording.pop()
+                self.taint_all()  # the message names the handler's module
                 self.report(True, ref.path, line, kind,
                             f"Syntax error in module '{self.handler.module_path}': {message}"
                             if self.at_call is None else f"{message} (raised when "
@@ -302,12 +404,84 @@ class HandlerCheck:
                 raise _Silent()
             self.execute(mod)
         mod.status = DONE
+        tainted = self._recording.pop()[2]
+        if self.at_call is None and not tainted and key not in self.traces:
+            self.record(key, marks)
         return mod
+
+    # -- traces -------------------------------------------------------------------------
+
+    def marks(self) -> tuple[int, ...]:
+        return (len(self._log_modules), len(self._log_findings), len(self._log_edges),
+                len(self._log_deferred), len(self._log_refs), len(self._log_tops))
+
+    def record(self, key: tuple[str, int], marks: tuple[int, ...]) -> None:
+        m0, f0, e0, d0, r0, t0 = marks
+        modules = tuple(self._log_modules[m0:])
+        own = {name for name, _ in modules}
+        refs = tuple(self._log_refs[r0:])
+        outside = []
+        cyclic = False
+        for name, running in refs:
+            if name in own:
+                cyclic = cyclic or running
+            elif running:
+                return  # it saw a module outside it half-initialised: order-dependent
+            else:
+                outside.append(name)
+        self.traces[key] = _Trace(
+            modules, tuple(self._log_findings[f0:]), tuple(self._log_edges[e0:]),
+            tuple(self._log_deferred[d0:]), refs, tuple(self._log_tops[t0:]),
+            tuple(dict.fromkeys(outside)), cyclic)
+
+    def replay(self, trace: _Trace) -> bool:
+        """Apply a recorded load if it would come out the same here; False if not."""
+        modules = self.modules
+        for name, _ in trace.modules:
+            present = modules.get(name)
+            if present is not None and (trace.cyclic or present.status != DONE):
+                return False
+        for name in trace.outside:
+            present = modules.get(name)
+            if present is None or present.status != DONE:
+                return False
+        find = self.search.find
+        for name, ref in trace.tops:
+            if find(name) != ref:
+                return False
+        new: dict[str, _Module] = {}
+        for name, mod in trace.modules:
+            if name not in modules:
+                mod = copy.copy(mod)  # per-handler state (reported_guard) may change later
+                modules[name] = new[name] = mod
+                self._index[name] = len(self._log_modules)
+                self._log_modules.append((name, mod))
+        for entry in trace.findings:
+            if entry[1] not in new:
+                continue
+            if entry[0] == "plain":
+                _, origin, error, path, line, kind, message = entry
+                self.report(error, path, line, kind, message, origin=origin)
+            else:
+                _, origin, guard, path, line, exc = entry
+                self.emit_failure(guard, path, line, exc, origin)
+        for importer, target in trace.edges:
+            if importer in new:
+                self.edge(importer, target)
+        for owner, imp in trace.deferred:
+            mod = new.get(owner.name)
+            if mod is not None:
+                self.deferred.append((mod, imp))
+                self._log_deferred.append((mod, imp))
+        self._log_refs.extend(trace.refs)
+        self._log_tops.extend(trace.tops)
+        return True
 
     def execute(self, mod: _Module) -> None:
         for imp in mod.summary.imports:
             if imp.scope == CALL:
                 self.deferred.append((mod, imp))
+                self._log_deferred.append((mod, imp))
                 continue
             mod.paused_at = imp.seq
             self.run_import(mod, imp)
@@ -356,11 +530,12 @@ class HandlerCheck:
             return
         bound = source.binding(name)
         running = source.status == RUNNING
+        self._log_refs.append((source.name, running))
         if bound is not None and (not running or bound[1] < source.paused_at):
             if bound[0] == MAYBE and self.context != CAUGHT:
                 self.report(False, owner.ref.path, imp.line, "maybe",
                             f"'{name}' is bound in '{source.name}' ({source.ref.path}) only on "
-                            f"some paths; the import fails on the others")
+                            f"some paths; the import fails on the others", origin=owner.name)
             return
         if source.ref.is_package:
             sub = f"{source.name}.{name}"
@@ -372,7 +547,7 @@ class HandlerCheck:
             if self.context != CAUGHT:
                 self.report(False, owner.ref.path, imp.line, "unknown",
                             f"cannot tell whether '{source.name}' binds '{name}': "
-                            f"{source.why_open()}")
+                            f"{source.why_open()}", origin=owner.name)
             return
         if running:
             raise _Failure(
@@ -388,6 +563,7 @@ class HandlerCheck:
     def star(self, owner: _Module, source: _Module, imp: Import) -> None:
         """`from source import *`: bind its public names in owner, or make owner open."""
         cert = DEFINITE if imp.guard == 0 else MAYBE
+        self._log_refs.append((source.name, source.status == RUNNING))
         if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed or (
             source.summary is not None and source.summary.all_dynamic
         ):
@@ -423,6 +599,7 @@ class HandlerCheck:
         names = dict(summary.names) if summary is not None else {}
         names.update(source.extra)
         if source.ref.is_package:  # submodules imported so far are attributes of the package
+            self.taint_all()  # which ones depends on everything loaded before
             prefix = source.name + "."
             for sub, mod in self.modules.items():
                 if (sub.startswith(prefix) and "." not in sub[len(prefix):]
@@ -433,7 +610,7 @@ class HandlerCheck:
                 owner.extra.setdefault(name, (min(cert, c), imp.seq))
 
 
-def check_handler(handler: Handler, search: SearchPath,
-                  summaries: SummaryProvider) -> HandlerResult:
-    return HandlerCheck(handler, search, summaries).run()
+def check_handler(handler: Handler, search: SearchPath, summaries: SummaryProvider,
+                  traces: TraceStore | None = None) -> HandlerResult:
+    return HandlerCheck(handler, search, summaries, traces).run()
 

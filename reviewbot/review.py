@@ -66,6 +66,7 @@ class Analysis:
     third_party: tuple[str, ...] = ()
     _search: dict[tuple, SearchPath] = field(default_factory=dict)
     _results: dict[Handler, HandlerResult] = field(default_factory=dict)
+    _traces: dict = field(default_factory=dict)
     _extensions: ExtensionIndex | None = None
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
@@ -95,7 +96,9 @@ class Analysis:
     def check(self, handler: Handler) -> HandlerResult:
         result = self._results.get(handler)
         if result is None:
-            result = check_handler(handler, self.search(handler), self.cache.provider(self.tree))
+            traces = self._traces.setdefault(handler.python_version, {})
+            result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
+                                   traces)
             self._results[handler] = result
         return result
 

@@ -1,0 +1,106 @@
+"""Replaying recorded loads across handlers gives exactly what simulating them gives.
+
+Handlers that share a layer load the same packages again and again; `Analysis` replays
+a load recorded for one handler in the next when it would come out the same. These
+tests build layers full of the traps that make a load depend on its context and compare
+every handler's result with a check that records and replays nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewbot.cache import SummaryCache
+from reviewbot.importcheck import HandlerCheck, check_handler
+from reviewbot.model import Handler
+from reviewbot.review import Analysis
+from reviewbot.tree import Tree
+
+LAYER = {
+    # a package whose __init__ imports its submodules (an internal cycle)
+    "layer/common/__init__.py": "from .models import Model\nfrom .errors import Boom\n",
+    "layer/common/models.py": "from common.errors import Boom\nclass Model: pass\n",
+    "layer/common/errors.py": "class Boom(Exception): pass\n",
+    # shared code that expects each function to provide `settings`
+    "layer/uses_settings.py": "import settings\nfrom settings import TABLE\n",
+    # a cycle whose outcome depends on which side is imported first
+    "layer/cyc_a.py": "from cyc_b import B\nA = 1\n",
+    "layer/cyc_b.py": "from cyc_a import A\nB = 2\n",
+    # failures under guards
+    "layer/optional.py": "try:\n    import not_installed\nexcept ImportError:\n"
+                        "    not_installed = None\nX = 1\n",
+    "layer/maybe_broken.py": "import os\nif os.environ.get('Z'):\n    import nowhere\nY = 1\n",
+    "layer/uses_maybe.py": "import maybe_broken\nfrom maybe_broken import Y\n",
+    "layer/stars.py": "from common.models import *\nfrom common import *\n",
+    "layer/deep.py": "from common import Model\nimport uses_maybe\nimport optional\n",
+}
+
+HANDLERS = {
+    "plain": "from common import Model\nimport deep\ndef handler(e, c): pass\n",
+    "with_settings": "import uses_settings\ndef handler(e, c): pass\n",
+    "no_settings": "import uses_settings\ndef handler(e, c): pass\n",
+    "a_first": "import cyc_a\ndef handler(e, c): pass\n",
+    "b_first": "import cyc_b\ndef handler(e, c): pass\n",
+    "shadowing": "from common import Model\ndef handler(e, c): pass\n",
+    "stars": "import deep\nfrom stars import Model, Boom\ndef handler(e, c): pass\n",
+    "guarded": "try:\n    import cyc_b\nexcept ImportError:\n    pass\nimport deep\n"
+               "def handler(e, c): pass\n",
+    "lazy": "def handler(e, c):\n    from common import Missing\n    import deep\n",
+}
+
+
+def build() -> tuple[Tree, list[Handler]]:
+    files = dict(LAYER)
+    for name, source in HANDLERS.items():
+        files[f"fn_{name}/main.py"] = source
+    files["fn_with_settings/settings.py"] = "TABLE = 'goals'\n"
+    files["fn_shadowing/common/__init__.py"] = "class Other: pass\n"
+    handlers = [Handler(name=n, handler="main.handler", root=f"fn_{n}", paths=("layer",),
+                        runtime="python3.11") for n in HANDLERS]
+    return Tree.from_files(files), handlers
+
+
+def outcome(result):
+    return (sorted((f.path, f.line, f.kind, f.message) for f in result.errors),
+            sorted((f.path, f.line, f.kind, f.message) for f in result.warnings),
+            result.files, {k: set(v) for k, v in result.edges.items()})
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_replay_matches_fresh_simulation(order):
+    tree, handlers = build()
+    if order == "reverse":
+        handlers.reverse()
+    cache = SummaryCache(disk=False)
+    shared = Analysis(tree, cache)
+    for h in handlers:
+        fresh = check_handler(h, shared.search(h), cache.provider(tree), traces=None)
+        assert outcome(shared.check(h)) == outcome(fresh), h.name
+
+
+def test_replays_happen_and_context_is_respected(monkeypatch):
+    tree, handlers = build()
+    replays = []
+    original = HandlerCheck.replay
+
+    def spy(self, trace):
+        ok = original(self, trace)
+        replays.append((self.handler.name, trace.modules[0][0], ok))
+        return ok
+
+    monkeypatch.setattr(HandlerCheck, "replay", spy)
+    analysis = Analysis(tree, SummaryCache(disk=False))
+    results = {h.name: analysis.check(h) for h in handlers}
+    assert any(ok for _, _, ok in replays), "nothing was replayed"
+    # the layer's `common` is replayed for handlers that do not shadow it ...
+    assert ("stars", "common", True) in replays or ("plain", "common", True) in replays
+    # ... and the function that shadows it gets its own
+    assert not [r for r in replays if r[0] == "shadowing" and r[1] == "common" and r[2]]
+    assert [f.kind for f in results["with_settings"].errors] == []
+    assert [(f.path, f.line, f.kind) for f in results["no_settings"].errors] == [
+        ("layer/uses_settings.py", 1, "missing-module"),
+        ("layer/uses_settings.py", 2, "missing-module")]
+    assert [f.kind for f in results["b_first"].errors] == ["circular-import"]
+    assert [f.path for f in results["a_first"].errors] == ["layer/cyc_b.py"]
+    assert [f.path for f in results["b_first"].errors] == ["layer/cyc_a.py"]
+    assert [f.kind for f in results["shadowing"].errors] == ["missing-name"]
