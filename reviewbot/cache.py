@@ -46,6 +46,21 @@ def _encode(summary: ModuleSummary) -> bytes:
     return hashlib.blake2b(payload, digest_size=16).digest() + payload
 
 
+def _encode_plain(value) -> bytes:
+    payload = marshal.dumps(value)
+    return hashlib.blake2b(payload, digest_size=16).digest() + payload
+
+
+def _decode_plain(data: bytes):
+    try:
+        digest, payload = data[:16], data[16:]
+        if hashlib.blake2b(payload, digest_size=16).digest() != digest:
+            return None
+        return marshal.loads(payload)
+    except Exception:  # any corruption means: not cached
+        return None
+
+
 def _decode(data: bytes) -> ModuleSummary | None:
     try:
         digest, payload = data[:16], data[16:]
@@ -68,44 +83,76 @@ class DiskStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, data BLOB)")
+            db.execute("CREATE TABLE IF NOT EXISTS results "
+                       "(key TEXT, variant TEXT, data BLOB, PRIMARY KEY (key, variant))")
             self._db = db
         except (OSError, sqlite3.Error) as exc:
             print(f"reviewbot: cache disabled ({self.path}: {exc})", file=sys.stderr)
 
-    def get_many(self, keys: list[str]) -> dict[str, ModuleSummary]:
+    def get_many(self, keys: list[str], table: str = "summaries", decode=None) -> dict:
         if self._db is None or not keys:
             return {}
-        out: dict[str, ModuleSummary] = {}
+        decode = decode or _decode
+        out: dict = {}
         bad: list[str] = []
         try:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, data FROM summaries WHERE key IN ({marks})", chunk
+                    f"SELECT key, data FROM {table} WHERE key IN ({marks})", chunk
                 )
                 for key, data in rows:
-                    summary = _decode(data) if isinstance(data, bytes) else None
-                    if summary is None:
+                    value = decode(data) if isinstance(data, bytes) else None
+                    if value is None:
                         bad.append(key)
                     else:
-                        out[key] = summary
+                        out[key] = value
             if bad:
-                self._db.executemany("DELETE FROM summaries WHERE key = ?", [(k,) for k in bad])
+                self._db.executemany(f"DELETE FROM {table} WHERE key = ?", [(k,) for k in bad])
         except sqlite3.Error:
             return out
         return out
 
-    def put_many(self, items: dict[str, ModuleSummary]) -> None:
+    def put_many(self, items: dict, table: str = "summaries", encode=None) -> None:
         if self._db is None or not items:
             return
+        encode = encode or _encode
         try:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO summaries (key, data) VALUES (?, ?)",
-                    [(k, _encode(s)) for k, s in items.items()],
+                    f"INSERT OR REPLACE INTO {table} (key, data) VALUES (?, ?)",
+                    [(k, encode(v)) for k, v in items.items()],
                 )
+        except sqlite3.Error:
+            pass
+
+
+    def get_variants(self, keys: list[str]) -> dict[str, dict[str, tuple]]:
+        if self._db is None or not keys:
+            return {}
+        out: dict[str, dict[str, tuple]] = {}
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, variant, data FROM results WHERE key IN ({marks})", chunk)
+                for key, variant, data in rows:
+                    value = _decode_plain(data) if isinstance(data, bytes) else None
+                    if value is not None:
+                        out.setdefault(key, {})[variant] = value
+        except sqlite3.Error:
+            pass
+        return out
+
+    def put_variant(self, key: str, variant: str, value: tuple) -> None:
+        if self._db is None:
+            return
+        try:
+            self._db.execute("INSERT OR REPLACE INTO results (key, variant, data) "
+                             "VALUES (?, ?, ?)", (key, variant, _encode_plain(value)))
         except sqlite3.Error:
             pass
 
@@ -116,6 +163,7 @@ class SummaryCache:
     def __init__(self, directory: Path | None = None, *, disk: bool = True,
                  memory_items: int = 50_000, workers: int | None = None):
         self.memory: LRUCache = LRUCache(maxsize=memory_items)
+        self.results: LRUCache = LRUCache(maxsize=20_000)
         self.disk = DiskStore(directory or default_cache_dir()) if disk else None
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.parsed = 0  # files parsed by this cache (for benchmarks and tests)
@@ -185,6 +233,26 @@ class SummaryCache:
             self.prefetch(tree, [path], version)
             hit = self._lookup_memory(blob, version)
         return hit
+
+    def get_results(self, keys: list[str]) -> dict[str, dict[str, tuple]]:
+        """Recorded handler outcomes by key, each as {variant: plain tuple}: one handler
+        definition has one variant per content of the files it loads (base and head of a
+        pull request side by side). See review.Analysis."""
+        out = {k: self.results[k] for k in keys if k in self.results}
+        missing = [k for k in keys if k not in out]
+        if missing and self.disk is not None:
+            found = self.disk.get_variants(missing)
+            for key in missing:
+                out[key] = self.results[key] = found.get(key, {})
+        return out
+
+    def put_result(self, key: str, variant: str, value: tuple) -> None:
+        variants = self.results.get(key)
+        if variants is None:
+            variants = self.results[key] = {}
+        variants[variant] = value
+        if self.disk is not None:
+            self.disk.put_variant(key, variant, value)
 
     def provider(self, tree: Tree):
         """A `SummaryProvider` for the import check over one tree."""

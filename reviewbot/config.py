@@ -145,7 +145,10 @@ def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not valid UTF-8 ({exc})") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:  # libyaml is fast; the Python parser words errors better
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

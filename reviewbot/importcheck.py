@@ -126,7 +126,7 @@ class _Trace:
 
     modules: tuple[tuple[str, _Module], ...]
     findings: tuple[tuple, ...]  # ("plain", origin, ...) or ("fail", origin, guard, ...)
-    edges: tuple[tuple[str, str], ...]
+    edges: dict[str, frozenset[str]]  # importer -> imported
     deferred: tuple[tuple[_Module, Import], ...]
     refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
     tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
@@ -167,7 +167,7 @@ class HandlerCheck:
         # Append-only logs; a trace is the slice written while one module loaded.
         self._log_modules: list[tuple[str, _Module]] = []
         self._log_findings: list[tuple] = []
-        self._log_edges: list[tuple[str, str]] = []
+        self._log_edges: list[tuple[str, str | frozenset[str]]] = []
         self._log_deferred: list[tuple[_Module, Import]] = []
         self._log_refs: list[tuple[str, bool]] = []
         self._log_tops: list[tuple[str, ModuleRef]] = []
@@ -369,7 +369,8 @@ class HandlerCheck:
             raise _Failure("missing-module", ref.message, ref.external)
         if parent is not None:
             self.edge(dotted, parent_name)
-            self._log_refs.append((parent_name, parent.status == RUNNING))
+            # No ref is logged for the parent: a replay of this load happens here too,
+            # after the parent is loaded; reading its names logs refs of their own.
         self.edge(importer, dotted)
         key = (dotted, self.context)
         if self.at_call is None:
@@ -430,7 +431,7 @@ class HandlerCheck:
             else:
                 outside.append(name)
         self.traces[key] = _Trace(
-            modules, tuple(self._log_findings[f0:]), tuple(self._log_edges[e0:]),
+            modules, tuple(self._log_findings[f0:]), _edge_map(self._log_edges[e0:]),
             tuple(self._log_deferred[d0:]), refs, tuple(self._log_tops[t0:]),
             tuple(dict.fromkeys(outside)), cyclic)
 
@@ -452,7 +453,8 @@ class HandlerCheck:
         new: dict[str, _Module] = {}
         for name, mod in trace.modules:
             if name not in modules:
-                mod = copy.copy(mod)  # per-handler state (reported_guard) may change later
+                if mod.broken is not None:  # its reported_guard is per handler
+                    mod = copy.copy(mod)
                 modules[name] = new[name] = mod
                 self._index[name] = len(self._log_modules)
                 self._log_modules.append((name, mod))
@@ -465,9 +467,16 @@ class HandlerCheck:
             else:
                 _, origin, guard, path, line, exc = entry
                 self.emit_failure(guard, path, line, exc, origin)
-        for importer, target in trace.edges:
+        edges = self.edges
+        log = self._log_edges
+        for importer, targets in trace.edges.items():
             if importer in new:
-                self.edge(importer, target)
+                known = edges.get(importer)
+                if known is None:
+                    edges[importer] = set(targets)
+                else:
+                    known.update(targets)
+                log.append((importer, targets))
         for owner, imp in trace.deferred:
             mod = new.get(owner.name)
             if mod is not None:
@@ -608,6 +617,16 @@ class HandlerCheck:
         for name, (c, q) in names.items():
             if not name.startswith("_") and q < limit:
                 owner.extra.setdefault(name, (min(cert, c), imp.seq))
+
+
+def _edge_map(log: list[tuple[str, str | frozenset[str]]]) -> dict[str, frozenset[str]]:
+    merged: dict[str, set[str]] = {}
+    for importer, target in log:
+        if isinstance(target, str):
+            merged.setdefault(importer, set()).add(target)
+        else:
+            merged.setdefault(importer, set()).update(target)
+    return {k: frozenset(v) for k, v in merged.items()}
 
 
 def check_handler(handler: Handler, search: SearchPath, summaries: SummaryProvider,

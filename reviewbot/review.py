@@ -9,6 +9,8 @@ Pure: trees and caches in, data out.
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,7 +26,7 @@ from reviewbot.model import (
     Unresolved,
 )
 from reviewbot.resolve import ExtensionIndex, SearchPath
-from reviewbot.summary import ModuleSummary
+from reviewbot.summary import SUMMARY_VERSION, ModuleSummary
 from reviewbot.thirdparty import requirement_modules
 from reviewbot.tree import Tree
 
@@ -57,17 +59,43 @@ def find_handlers(tree: Tree, config: Config) -> HandlerSet:
     return HandlerSet(tuple(sorted(found.values(), key=lambda h: h.name)), unresolved, warnings)
 
 
+# Bump when a change to the engine changes what a check says about unchanged code.
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Closure:
+    """What a check found, without the import graph: enough to tell whether a change
+    reaches a handler, and its findings. Cached across runs (see Analysis.closure)."""
+
+    files: frozenset[str]
+    errors: tuple[Finding, ...]
+    warnings: tuple[Finding, ...]
+
+
 @dataclass
 class Analysis:
-    """Import checks over one tree, sharing module resolution and summaries."""
+    """Import checks over one tree, sharing module resolution and summaries.
+
+    A handler's outcome depends only on its definition, the files it loads and which
+    paths exist under its import roots. `closure()` keys outcomes by the definition and
+    a signature of the paths under its roots, and trusts a recorded one only when every
+    file it loaded still has the same content: a pull request that edits one module
+    re-checks only the handlers that load it.
+    """
 
     tree: Tree
     cache: SummaryCache
     third_party: tuple[str, ...] = ()
     _search: dict[tuple, SearchPath] = field(default_factory=dict)
     _results: dict[Handler, HandlerResult] = field(default_factory=dict)
+    _closures: dict[Handler, Closure] = field(default_factory=dict)
     _traces: dict = field(default_factory=dict)
     _extensions: ExtensionIndex | None = None
+    _sorted_paths: list[str] | None = None
+    _root_sigs: dict[str, str] = field(default_factory=dict)
+    _prefetched: bool = False
+    _pending: list[Handler] = field(default_factory=list)
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
         """Summarise every Python file under the handlers' roots in one batch."""
@@ -94,13 +122,97 @@ class Analysis:
         return sp
 
     def check(self, handler: Handler) -> HandlerResult:
+        """The full check of one handler, import graph included."""
         result = self._results.get(handler)
         if result is None:
+            if not self._prefetched and self._pending:
+                self._prefetched = True
+                self.prefetch(self._pending)
             traces = self._traces.setdefault(handler.python_version, {})
             result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
                                    traces)
             self._results[handler] = result
+            self._store(handler, result)
         return result
+
+    def closures(self, handlers: list[Handler]) -> dict[Handler, Closure]:
+        """Closures and findings of many handlers, from the result cache where it is valid."""
+        self._pending = list(handlers)
+        keys = {h: self._key(h) for h in handlers if h not in self._closures}
+        found = self.cache.get_results(list(set(keys.values())))
+        for h, key in keys.items():
+            closure = self._valid(h, found.get(key))
+            if closure is not None:
+                self._closures[h] = closure
+        out = {}
+        for h in handlers:
+            closure = self._closures.get(h)
+            if closure is None:
+                result = self.check(h)
+                closure = Closure(result.files, tuple(result.errors), tuple(result.warnings))
+                self._closures[h] = closure
+            out[h] = closure
+        return out
+
+    def _key(self, handler: Handler) -> str:
+        roots = handler.roots
+        parts = [
+            str(RESULT_VERSION), str(SUMMARY_VERSION), handler.handler, repr(roots),
+            handler.runtime, str(handler.complete), handler.source, str(handler.line),
+            repr(sorted(self.third_party)),
+            *(self._root_signature(r) for r in roots),
+        ]
+        return hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+    def _root_signature(self, root: str) -> str:
+        """A digest of every path under an import root: resolution can change only if it
+        changes (a file added, removed or renamed), and requirements files with it."""
+        sig = self._root_sigs.get(root)
+        if sig is None:
+            if self._sorted_paths is None:
+                self._sorted_paths = sorted(self.tree.blobs)
+            paths = self._sorted_paths
+            if root in ("", "."):
+                chosen = paths
+            else:
+                lo = bisect.bisect_left(paths, root + "/")
+                hi = bisect.bisect_left(paths, root + "0")  # "0" sorts right after "/"
+                chosen = paths[lo:hi]
+            digest = hashlib.sha1("\n".join(chosen).encode())
+            for p in chosen:
+                if p.rpartition("/")[2].startswith("requirements") and p.endswith(".txt"):
+                    digest.update(self.tree.blobs[p].encode())
+            sig = self._root_sigs[root] = digest.hexdigest()
+        return sig
+
+    def _files_digest(self, files) -> str | None:
+        try:
+            joined = "".join(map(self.tree.blobs.__getitem__, files))
+        except KeyError:
+            return None
+        return hashlib.sha1(joined.encode()).hexdigest()
+
+    def _valid(self, handler: Handler, variants: dict[str, tuple] | None) -> Closure | None:
+        for data in (variants or {}).values():
+            try:
+                files, digest, errors, warnings = data
+                if self._files_digest(files) != digest:
+                    continue
+                return Closure(frozenset(files),
+                               tuple(Finding(handler.name, *f) for f in errors),
+                               tuple(Finding(handler.name, *f) for f in warnings))
+            except (TypeError, ValueError):
+                continue  # a malformed entry is a miss
+        return None
+
+    def _store(self, handler: Handler, result: HandlerResult) -> None:
+        files = tuple(sorted(result.files))
+        digest = self._files_digest(files)
+        if digest is None:
+            return
+        plain = lambda fs: tuple((f.path, f.line, f.kind, f.message) for f in fs)  # noqa: E731
+        self.cache.put_result(self._key(handler), digest,
+                              (files, digest, plain(result.errors), plain(result.warnings)))
 
     def summary(self, path: str, version: tuple[int, int]) -> ModuleSummary | None:
         if path not in self.tree.blobs or not path.endswith(".py"):
@@ -129,40 +241,40 @@ def review(
 
     before = Analysis(base, cache, config.third_party)
     after = Analysis(head, cache, config.third_party)
-    after.prefetch(head_set.handlers)
-    base_needed = [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name]
+    head_closures = after.closures(list(head_set.handlers))
+    base_closures: dict[Handler, Closure] = {}
     if changed_paths:
-        before.prefetch(base_needed)
+        base_closures = before.closures(
+            [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name])
 
     loaders: dict[str, set[str]] = {}  # file -> handlers that load it, at base or head
     runs = []
     for h in head_set.handlers:
-        head_result = after.check(h)
         old = base_by_name.get(h.name)
-        base_result = before.check(old) if old is not None and changed_paths else None
-        files = set(head_result.files)
-        if base_result is not None:
-            files |= base_result.files
+        files = set(head_closures[h].files)
+        if old is not None and old in base_closures:
+            files |= base_closures[old].files
         for f in files:
             loaders.setdefault(f, set()).add(h.name)
-        runs.append((h, old, head_result, base_result, files & changed_paths))
+        runs.append((h, old, files & changed_paths))
 
     shared = _shared_changes(changed, config, loaders, before, after, head_set.handlers)
     shared_paths = {s.path for s in shared}
     statuses: list[HandlerStatus] = []
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    for h, old, head_result, base_result, reached in runs:
+    for h, old, reached in runs:
         affected = bool(reached) or (bool(changed_paths) and old != h)
         chain: tuple[str, ...] = ()
         if reached:
             # Point at a shared module when the change reaches one: that is the news.
             targets = (reached & shared_paths) or reached
-            chain = head_result.chain_to(targets) or (
-                base_result.chain_to(targets) if base_result else ())
+            chain = after.check(h).chain_to(targets)
+            if not chain and old is not None:  # it no longer loads it at the head
+                chain = before.check(old).chain_to(targets)
         if affected or check_all:
-            errors.extend(head_result.errors)
-            warnings.extend(head_result.warnings)
+            errors.extend(head_closures[h].errors)
+            warnings.extend(head_closures[h].warnings)
         statuses.append(HandlerStatus(h, affected, chain, checked=affected or check_all))
 
     notes = tuple(head_set.warnings)

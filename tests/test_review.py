@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reviewbot.cache import SummaryCache
 from reviewbot.config import parse_config
 from reviewbot.review import review
@@ -120,3 +122,43 @@ def test_new_handler_is_affected():
 def test_no_change_nothing_affected():
     report = run(BASE, BASE)
     assert not report.affected and report.conclusion == "success"
+
+
+def test_recorded_outcomes_are_reused_and_invalidated(tmp_path):
+    """A second run re-checks only handlers whose loaded files or import roots changed."""
+    import reviewbot.review as review_mod
+
+    config = parse_config(CONFIG)
+    checked = []
+    original = review_mod.check_handler
+
+    def counting(handler, *args, **kwargs):
+        checked.append(handler.name)
+        return original(handler, *args, **kwargs)
+
+    def run_once(base_files, head_files, changed):
+        checked.clear()
+        report = review(base=Tree.from_files(base_files), head=Tree.from_files(head_files),
+                        changed=changed, config=config, cache=SummaryCache(tmp_path),
+                        check_all=True)
+        return report, sorted(set(checked))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(review_mod, "check_handler", counting)
+        _, first = run_once(BASE, BASE, {})
+        assert first == ["a", "b", "c"]
+        _, again = run_once(BASE, BASE, {})
+        assert again == []  # every outcome came from the disk cache
+        head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
+        report, pr = run_once(BASE, head, {"lib/solo.py": "M"})
+        assert pr == ["c"]  # only the handler that loads the edited module
+        assert status(report)["c"][0] is True
+        # a new file under the layer can change what resolves: every handler re-checked
+        shadow = dict(BASE, **{"lib/common.py": "Core = 1\n"})
+        report, added = run_once(BASE, shadow, {"lib/common.py": "A"})
+        assert added == ["a", "b", "c"]
+        # the package still wins over the new module, so nothing breaks
+        assert report.errors == ()
+        broken = dict(BASE, **{"fa/common.py": "X = 1\n"})  # shadows the layer for a
+        report, _ = run_once(BASE, broken, {"fa/common.py": "A"})
+        assert [(e.handler, e.kind) for e in report.errors] == [("a", "missing-name")]
