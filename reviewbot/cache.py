@@ -10,6 +10,7 @@ Cold parsing of many files is spread over the CPU cores.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import multiprocessing
@@ -150,11 +151,9 @@ class DiskStore:
     def put_variant(self, key: str, variant: str, value: tuple) -> None:
         if self._db is None:
             return
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("INSERT OR REPLACE INTO results (key, variant, data) "
                              "VALUES (?, ?, ?)", (key, variant, _encode_plain(value)))
-        except sqlite3.Error:
-            pass
 
 
 class SummaryCache:
