@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Container
 from typing import NamedTuple
 
 from reviewbot.thirdparty import BUNDLED, STDLIB
@@ -61,7 +62,7 @@ class ExtensionIndex:
 class SearchPath:
     """Module resolution for one ordered list of import roots."""
 
-    def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: frozenset[str],
+    def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: Container[str],
                  extensions: ExtensionIndex):
         self.tree = tree
         self.roots = tuple(r for r in roots if tree.isdir(r))

@@ -152,10 +152,41 @@ def parse_requirements(text: str) -> tuple[list[str], list[str]]:
     return dists, includes
 
 
-def requirement_modules(tree: Tree, roots: Iterable[str]) -> frozenset[str]:
+class ThirdParty:
+    """The top-level modules installed beside a function's code.
+
+    Known distributions map to their import names; for the others the import name is
+    a guess, so a missing module whose name is part of such a distribution's name
+    (`telegram` in python-telegram-bot, `linebot` in line-bot-sdk) counts as provided:
+    a wrong guess must not fail a required check.
+    """
+
+    def __init__(self, modules: frozenset[str] = frozenset(), guessed: tuple[str, ...] = ()):
+        self.modules = modules
+        self.guessed = guessed  # squashed names of distributions missing from the table
+
+    def __contains__(self, name: str) -> bool:
+        if name in self.modules:
+            return True
+        squashed = re.sub(r"[-_.]", "", name).lower()
+        return len(squashed) >= 3 and any(squashed in dist for dist in self.guessed)
+
+    def __or__(self, other: frozenset[str]) -> ThirdParty:
+        return ThirdParty(self.modules | frozenset(other), self.guessed)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ThirdParty) and self.modules == other.modules
+                and self.guessed == other.guessed)
+
+    def __hash__(self) -> int:
+        return hash((self.modules, self.guessed))
+
+
+def requirement_modules(tree: Tree, roots: Iterable[str]) -> ThirdParty:
     """Top-level import names provided by the requirements files of these roots."""
     seen: set[str] = set()
     modules: set[str] = set()
+    guessed: set[str] = set()
     todo = [join(root, "requirements.txt") for root in roots]
     while todo:
         path = todo.pop()
@@ -169,7 +200,9 @@ def requirement_modules(tree: Tree, roots: Iterable[str]) -> frozenset[str]:
         dists, includes = parse_requirements(text)
         for dist in dists:
             modules.update(modules_of(dist))
+            if normalize_dist(dist) not in DIST_TO_MODULES:
+                guessed.add(re.sub(r"[-_.]", "", dist).lower())
         folder = path.rpartition("/")[0] or "."
         for inc in includes:
             todo.append(normalize(join(folder, inc)))
-    return frozenset(modules)
+    return ThirdParty(frozenset(modules), tuple(sorted(guessed)))

@@ -14,7 +14,7 @@ import sys
 import aiohttp
 from aiohttp import web
 
-from reviewbot.app import payloads
+from reviewbot.app import keys, payloads
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.server import create_app
 from reviewbot.app.settings import Settings
@@ -78,7 +78,7 @@ async def _demo(out) -> int:
                 payloads.pull_request("opened", pull, gh.repo_json(repo), INSTALLATION),
                 settings.webhook_secret)
             print(f"   webhook answered {status}", file=out)
-            await app["queue"].join()
+            await app[keys.QUEUE].join()
             for run in gh.runs(INCIDENT_REPO, shas["pr"]):
                 print(_show_run(run), file=out)
             comments = gh.comments(INCIDENT_REPO, INCIDENT_PR)
@@ -94,7 +94,7 @@ async def _demo(out) -> int:
                 payloads.pull_request("synchronize", pull, gh.repo_json(repo), INSTALLATION,
                                       before=shas["pr"]), settings.webhook_secret)
             print(f"   webhook answered {status}", file=out)
-            await app["queue"].join()
+            await app[keys.QUEUE].join()
             for run in gh.runs(INCIDENT_REPO, shas["fix"]):
                 print(_show_run(run), file=out)
             comments = gh.comments(INCIDENT_REPO, INCIDENT_PR)

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from reviewbot import __version__
-from reviewbot.app import logs, webhook
+from reviewbot.app import keys, logs, webhook
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.jobs import Runner
 from reviewbot.app.metrics import Metrics
@@ -26,11 +26,11 @@ log = logging.getLogger("reviewbot.server")
 def create_app(settings: Settings, *, policy: RetryPolicy | None = None,
                runner_options: dict | None = None) -> web.Application:
     app = web.Application(client_max_size=webhook.MAX_BODY + 1024)
-    app["settings"] = settings
-    app["metrics"] = Metrics()
-    app["deliveries"] = MemoryDeliveryLog()
-    app["policy"] = policy or RetryPolicy()
-    app["started"] = time.time()
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app[keys.DELIVERIES] = MemoryDeliveryLog()
+    app[keys.POLICY] = policy or RetryPolicy()
+    app[keys.STARTED] = time.time()
     app.cleanup_ctx.append(_background(runner_options or {}))
     app.router.add_post("/webhook", webhook.handle)
     app.router.add_get("/healthz", healthz)
@@ -40,17 +40,16 @@ def create_app(settings: Settings, *, policy: RetryPolicy | None = None,
 
 def _background(options: dict):
     async def ctx(app: web.Application):
-        policy: RetryPolicy = app["policy"]
+        policy: RetryPolicy = app[keys.POLICY]
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=policy.timeout * 2))
-        runner = Runner(app["settings"], session, app["metrics"], policy=policy, **options)
-        queue = EmbeddedQueue(runner.run, app["settings"].workers, on_depth=lambda n: app[
-            "metrics"].set("reviewbot_queue_depth", None, n))
+        runner = Runner(app[keys.SETTINGS], session, app[keys.METRICS], policy=policy, **options)
+        queue = EmbeddedQueue(runner.run, app[keys.SETTINGS].workers, on_depth=lambda n: app[keys.METRICS].set("reviewbot_queue_depth", None, n))
         await queue.start()
-        app["runner"] = runner
-        app["queue"] = queue
-        log.info("server ready", extra={"api_url": app["settings"].api_url,
-                                        "app_id": app["settings"].app_id,
-                                        "workers": app["settings"].workers})
+        app[keys.RUNNER] = runner
+        app[keys.QUEUE] = queue
+        log.info("server ready", extra={"api_url": app[keys.SETTINGS].api_url,
+                                        "app_id": app[keys.SETTINGS].app_id,
+                                        "workers": app[keys.SETTINGS].workers})
         yield
         await queue.close()
         runner.close()
@@ -61,11 +60,11 @@ def _background(options: dict):
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__,
-                              "uptime": round(time.time() - request.app["started"], 1)})
+                              "uptime": round(time.time() - request.app[keys.STARTED], 1)})
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app["metrics"].render(),
+    return web.Response(text=request.app[keys.METRICS].render(),
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from reviewbot.app import keys
 from reviewbot.app.queue import DeliveryLog, Job, JobQueue
 
 log = logging.getLogger("reviewbot.webhook")
@@ -140,10 +141,10 @@ def _reply(status: int, outcome: str, event: str, metrics, **extra) -> web.Respo
 
 async def handle(request: web.Request) -> web.Response:
     app = request.app
-    settings = app["settings"]
-    metrics = app["metrics"]
-    queue: JobQueue = app["queue"]
-    deliveries: DeliveryLog = app["deliveries"]
+    settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    queue: JobQueue = app[keys.QUEUE]
+    deliveries: DeliveryLog = app[keys.DELIVERIES]
     headers = request.headers
     event = headers.get("X-GitHub-Event", "")
     delivery = headers.get("X-GitHub-Delivery", "")

@@ -31,6 +31,7 @@ from reviewbot.tree import Tree, join
 NAMES = ("serverless.yml", "serverless.yaml", "serverless.json")
 INNERMOST = re.compile(r"\$\{([^${}]*)\}")
 PYREQ = "serverless-python-requirements"
+WSGI = "serverless-wsgi"
 MAX_DEPTH = 20
 
 
@@ -167,6 +168,10 @@ class Config:
         if isinstance(plugins, dict):
             plugins = self.get(plugins, "modules", [])
         plugins = [p for p in plugins if isinstance(p, str)] if isinstance(plugins, list) else []
+        self.wsgi_app = None
+        if WSGI in plugins:
+            app = self.get(self.get(self.get(doc, "custom", {}), "wsgi", {}), "app")
+            self.wsgi_app = app if isinstance(app, str) and "." in app else None
         for plugin in plugins:
             if plugin != PYREQ and "python" in plugin:
                 self.found.warn(self.path, cfnyaml.line_of(doc, "plugins"),
@@ -188,6 +193,10 @@ class Config:
             return found.skip(name, self.path, line, "no handler")
         if not isinstance(handler, str):
             return found.skip(name, self.path, line, "handler is computed")
+        if handler.rpartition(".")[0] == "wsgi_handler" and self.wsgi_app is not None:
+            # serverless-wsgi writes wsgi_handler.py into the package at deploy time; it
+            # imports custom.wsgi.app, so that is what must import on Lambda.
+            handler = self.wsgi_app
         top_package = self.get(self.doc, "package", {})
         package = self.get(spec, "package", {})
         individually = self.get(package, "individually") is True or \

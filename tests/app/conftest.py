@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from reviewbot.app import payloads
+from reviewbot.app import keys, payloads
 from reviewbot.app.demo_serve import generate_key, start_app
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.settings import Settings
@@ -80,11 +80,11 @@ class Server:
 
     @property
     def queue(self):
-        return self.app["queue"]
+        return self.app[keys.QUEUE]
 
     @property
     def runner(self):
-        return self.app["runner"]
+        return self.app[keys.RUNNER]
 
     async def send(self, event: str, payload: dict, *, delivery: str | None = None,
                    wait: bool = True) -> tuple[int, dict]:

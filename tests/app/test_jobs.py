@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from reviewbot.app import keys
 from reviewbot.app.logs import JSONFormatter
 from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.demo import incident_files
@@ -180,7 +181,7 @@ async def test_github_502s_and_secondary_limits_still_complete(server, incident)
     statuses = [r.status for r in gh.requests]
     assert statuses.count(502) == 5 and statuses.count(403) == 2 and statuses.count(429) == 1
     assert all(f.count == 0 for f in gh.failures)
-    metrics = server.app["metrics"]
+    metrics = server.app[keys.METRICS]
     assert sum(metrics.value("reviewbot_github_requests_total", {"method": m, "status": "502"})
                for m in ("GET", "POST", "PATCH")) == 5
     assert metrics.value("reviewbot_github_retries_total", {"reason": "rate_limit"}) == 3

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from reviewbot.app import keys
 from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.app.webhook import Malformed, route, signature, verify
 from tests.app.conftest import APP_ID, pr_event, require_fixture
@@ -62,7 +63,7 @@ async def test_rejections_get_the_right_status_and_no_github_calls(server, incid
     assert await server.raw(big, _headers(server, big)) == 413
     await server.queue.join()
     assert gh.requests == []
-    metrics = server.app["metrics"]
+    metrics = server.app[keys.METRICS]
     assert metrics.value("reviewbot_webhook_deliveries_total",
                          {"event": "pull_request", "outcome": "bad_signature"}) == 1
     assert metrics.value("reviewbot_webhook_deliveries_total",

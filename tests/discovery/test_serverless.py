@@ -238,3 +238,20 @@ def test_packaged_patterns_in_order():
     assert not serverless.packaged("src/tests/t.py", patterns)
     assert not serverless.packaged("docs/x.md", patterns)
     assert serverless.packaged("anything.py", [])
+
+
+def test_serverless_wsgi_checks_the_wsgi_app_module():
+    files = {
+        "api/serverless.yml": (
+            "service: api\n"
+            "custom:\n  wsgi:\n    app: app.app\n"
+            "provider:\n  name: aws\n  runtime: python3.9\n"
+            "functions:\n  api:\n    handler: wsgi_handler.handler\n"
+            "plugins:\n  - serverless-wsgi\n  - serverless-python-requirements\n"
+        ),
+        "api/app.py": "app = object()\n",
+    }
+    handlers, unresolved, _ = run(files)
+    assert handlers["api"].handler == "app.app"
+    assert handlers["api"].root == "api"
+    assert list(unresolved) == []
