@@ -37,9 +37,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "reviewbot"
 
 
+# Summaries are trusted only by the summariser that wrote them.
+_SUMMARISER = hashlib.sha1(Path(summarize.__code__.co_filename).read_bytes()).hexdigest()[:12]
+
+
 def _key(blob: str, version: tuple[int, int] | None) -> str:
     suffix = f"{version[0]}.{version[1]}" if version else "*"
-    return f"{blob}:{SUMMARY_VERSION}:{suffix}"
+    return f"{blob}:{_SUMMARISER}:{suffix}"
 
 
 def _encode(summary: ModuleSummary) -> bytes:

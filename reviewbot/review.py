@@ -13,6 +13,7 @@ import bisect
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import Config
@@ -26,7 +27,7 @@ from reviewbot.model import (
     Unresolved,
 )
 from reviewbot.resolve import ExtensionIndex, SearchPath
-from reviewbot.summary import SUMMARY_VERSION, ModuleSummary
+from reviewbot.summary import ModuleSummary
 from reviewbot.thirdparty import requirement_modules
 from reviewbot.tree import Tree
 
@@ -59,8 +60,18 @@ def find_handlers(tree: Tree, config: Config) -> HandlerSet:
     return HandlerSet(tuple(sorted(found.values(), key=lambda h: h.name)), unresolved, warnings)
 
 
-# Bump when a change to the engine changes what a check says about unchanged code.
-RESULT_VERSION = 1
+def _engine_fingerprint() -> str:
+    """A digest of the engine's own source: a recorded outcome is only trusted by the
+    engine that recorded it, with no version number to forget to bump."""
+    from reviewbot import importcheck, resolve, summary, thirdparty
+
+    digest = hashlib.sha1()
+    for module in (importcheck, resolve, summary, thirdparty):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+ENGINE = _engine_fingerprint()
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,7 @@ class Analysis:
     def _key(self, handler: Handler) -> str:
         roots = handler.roots
         parts = [
-            str(RESULT_VERSION), str(SUMMARY_VERSION), handler.handler, repr(roots),
+            ENGINE, handler.handler, repr(roots),
             handler.runtime, str(handler.complete), handler.source, str(handler.line),
             repr(sorted(self.third_party)),
             *(self._root_signature(r) for r in roots),
