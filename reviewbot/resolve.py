@@ -63,37 +63,46 @@ class SearchPath:
     """Module resolution for one ordered list of import roots."""
 
     def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: Container[str],
-                 extensions: ExtensionIndex):
+                 extensions: ExtensionIndex, probes: dict | None = None):
         self.tree = tree
         self.roots = tuple(r for r in roots if tree.isdir(r))
         self.third_party = third_party
         self.extensions = extensions
+        # (folder, name) -> what that folder holds; shared by search paths over one tree
+        self._probes: dict = probes if probes is not None else {}
         self._cache: dict[str, ModuleRef | NotFound] = {}
 
-    def _probe(self, folder: str, name: str) -> ModuleRef | str | None:
-        """One folder's answer: a regular module, a namespace portion (the folder), or None."""
+    def _probe(self, folder: str, name: str) -> tuple | str | None:
+        """One folder's answer: (kind, path, is_package, search) for a regular module, the
+        folder itself for a namespace portion, or None."""
+        key = (folder, name)
+        if key in self._probes:
+            return self._probes[key]
         base = join(folder, name)
         init = base + "/__init__.py"
         blobs = self.tree.blobs
+        ext = self.extensions.found.get(key)
         if init in blobs:
-            return ModuleRef("", SOURCE, init, True, (base,))
-        ext = self.extensions.found.get((folder, name))
-        if ext is not None and not ext.endswith(".pyc"):
-            return ModuleRef("", EXTENSION, ext, False, ())
-        if base + ".py" in blobs:
-            return ModuleRef("", SOURCE, base + ".py", False, ())
-        if ext is not None:
-            return ModuleRef("", EXTENSION, ext, False, ())
-        if self.tree.isdir(base):
-            return base
-        return None
+            hit = (SOURCE, init, True, (base,))
+        elif ext is not None and not ext.endswith(".pyc"):
+            hit = (EXTENSION, ext, False, ())
+        elif base + ".py" in blobs:
+            hit = (SOURCE, base + ".py", False, ())
+        elif ext is not None:
+            hit = (EXTENSION, ext, False, ())
+        elif self.tree.isdir(base):
+            hit = base
+        else:
+            hit = None
+        self._probes[key] = hit
+        return hit
 
     def _search(self, folders: tuple[str, ...], name: str, dotted: str) -> ModuleRef | None:
         portions = []
         for folder in folders:
             hit = self._probe(folder, name)
-            if isinstance(hit, ModuleRef):
-                return hit._replace(name=dotted)
+            if isinstance(hit, tuple):
+                return ModuleRef(dotted, *hit)
             if hit is not None:
                 portions.append(hit)
         if portions:

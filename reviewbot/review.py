@@ -105,14 +105,19 @@ class Analysis:
     _extensions: ExtensionIndex | None = None
     _sorted_paths: list[str] | None = None
     _root_sigs: dict[str, str] = field(default_factory=dict)
-    _prefetched: bool = False
-    _pending: list[Handler] = field(default_factory=list)
+    _prefetched: set = field(default_factory=set)  # (version, root) already summarised
+    _probes: dict = field(default_factory=dict)
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
-        """Summarise every Python file under the handlers' roots in one batch."""
+        """Summarise every Python file under the handlers' roots, in one batch per call;
+        each root once."""
         by_version: dict[tuple[int, int], set[str]] = {}
         for h in handlers:
-            by_version.setdefault(h.python_version, set()).update(h.roots)
+            version = h.python_version
+            fresh = {r for r in h.roots if (version, r) not in self._prefetched}
+            if fresh:
+                by_version.setdefault(version, set()).update(fresh)
+                self._prefetched.update((version, r) for r in fresh)
         for version, roots in by_version.items():
             if "." in roots:
                 paths = [p for p in self.tree.blobs if p.endswith(".py")]
@@ -128,7 +133,7 @@ class Analysis:
             if self._extensions is None:
                 self._extensions = ExtensionIndex(self.tree)
             third = requirement_modules(self.tree, handler.roots) | frozenset(self.third_party)
-            sp = SearchPath(self.tree, handler.roots, third, self._extensions)
+            sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes)
             self._search[key] = sp
         return sp
 
@@ -136,9 +141,7 @@ class Analysis:
         """The full check of one handler, import graph included."""
         result = self._results.get(handler)
         if result is None:
-            if not self._prefetched and self._pending:
-                self._prefetched = True
-                self.prefetch(self._pending)
+            self.prefetch([handler])
             traces = self._traces.setdefault(handler.python_version, {})
             result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
                                    traces)
@@ -148,13 +151,14 @@ class Analysis:
 
     def closures(self, handlers: list[Handler]) -> dict[Handler, Closure]:
         """Closures and findings of many handlers, from the result cache where it is valid."""
-        self._pending = list(handlers)
         keys = {h: self._key(h) for h in handlers if h not in self._closures}
         found = self.cache.get_results(list(set(keys.values())))
         for h, key in keys.items():
             closure = self._valid(h, found.get(key))
             if closure is not None:
                 self._closures[h] = closure
+        # Summarise what the misses need in one batch (parsed in parallel when cold).
+        self.prefetch([h for h in handlers if h not in self._closures])
         out = {}
         for h in handlers:
             closure = self._closures.get(h)

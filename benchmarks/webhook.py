@@ -1,0 +1,200 @@
+"""Webhook acknowledgement throughput and latency, side by side with Probot's receiver.
+
+    python benchmarks/webhook.py [--seconds 10] [--connections 32]
+
+Posts a signed ~28 kB `pull_request.opened` payload (a fresh delivery GUID per request)
+with `wrk` over loopback to, one after the other:
+- `reviewbot serve` (signature check, JSON parsing, routing, dedupe and enqueue on the path);
+- @octokit/webhooks' Node middleware (the receiver Probot uses; installed from the npm
+  registry into a temporary folder), with a no-op `pull_request` handler;
+- a bare aiohttp handler that only verifies the signature (the floor).
+Prints requests per second, p50/p99 latency, and reviewbot's ratios to the other two.
+Needs `wrk` (Debian package) and `node`/`npm`. Targets (issue #6): reviewbot >= 1.0x
+octokit, >= 0.8x the floor, p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SECRET = "benchmark-secret"
+FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/webhooks/pull_request.opened.json"
+
+FLOOR_SERVER = """
+import hashlib, hmac, sys
+from aiohttp import web
+SECRET = sys.argv[2].encode()
+async def handle(request):
+    body = await request.read()
+    expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
+        return web.Response(status=401)
+    return web.Response(status=202)
+app = web.Application(client_max_size=26 * 1024 * 1024)
+app.router.add_post("/webhook", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+OCTOKIT_SERVER = """
+import { Webhooks, createNodeMiddleware } from "@octokit/webhooks";
+import { createServer } from "node:http";
+const webhooks = new Webhooks({ secret: process.argv[3] });
+webhooks.on("pull_request", () => {});
+createServer(createNodeMiddleware(webhooks, { path: "/webhook" }))
+  .listen(Number(process.argv[2]), "127.0.0.1");
+"""
+
+WRK_SCRIPT = """
+local f = io.open("{body}", "rb")
+local body = f:read("*a")
+f:close()
+local n = 0
+local seed = math.random(1, 1000000000)
+request = function()
+  n = n + 1
+  local headers = {{}}
+  headers["Content-Type"] = "application/json"
+  headers["X-GitHub-Event"] = "pull_request"
+  headers["X-GitHub-Delivery"] = string.format("bench-%d-%d", seed, n)
+  headers["X-Hub-Signature-256"] = "{signature}"
+  return wrk.format("POST", "/webhook", headers, body)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
+
+
+def payload() -> bytes:
+    if FIXTURE.exists():
+        data = json.loads(FIXTURE.read_text())
+    else:
+        from reviewbot.app import payloads
+
+        data = payloads.pull_request("opened", {"number": 7}, {"full_name": "o/r"}, 1)
+    data["installation"] = {"id": 1, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="}
+    return json.dumps(data, indent=2).encode()  # as GitHub sends it, ~28 kB
+
+
+def private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def run_wrk(port: int, script: Path, seconds: int, connections: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}/webhook"], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"]),
+            "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def measure(name: str, cmd: list[str], port: int, script: Path, args, env=None,
+            cwd=None) -> dict:
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        run_wrk(port, script, 2, args.connections)  # warm up
+        result = run_wrk(port, script, args.seconds, args.connections)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop within 10 s of SIGTERM; killed", file=sys.stderr)
+            proc.kill()
+    print(f"{name:<22} {result['rps']:9.0f} req/s   p50 {result['p50']:6.2f} ms   "
+          f"p99 {result['p99']:6.2f} ms   non-2xx {result['errors']}")
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    args = ap.parse_args()
+    for tool in ("wrk", "node", "npm"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is required (apt-get install wrk nodejs npm)", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="reviewbot-webhook-bench-"))
+    body = payload()
+    (work / "body.json").write_bytes(body)
+    sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    script = work / "post.lua"
+    script.write_text(WRK_SCRIPT.format(body=work / "body.json", signature=sig))
+    print(f"payload {len(body)} bytes, {args.connections} connections, {args.seconds} s each, "
+          f"{os.cpu_count()} CPUs")
+
+    node_dir = work / "octokit"
+    node_dir.mkdir()
+    (node_dir / "package.json").write_text('{"type": "module", "private": true}')
+    subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund",
+                    "@octokit/webhooks@14"], cwd=node_dir, check=True)
+    (node_dir / "server.mjs").write_text(OCTOKIT_SERVER)
+    (work / "floor.py").write_text(FLOOR_SERVER)
+
+    env = {**os.environ, "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": private_key(),
+           "GITHUB_WEBHOOK_SECRET": SECRET, "REVIEWBOT_BOT_LOGIN": "reviewbot[bot]",
+           # no GitHub here: the one job per PR head fails fast and completes
+           "GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
+           "REVIEWBOT_CACHE_DIR": str(work / "cache")}
+    results = {}
+    port = free_port()
+    results["reviewbot"] = measure(
+        "reviewbot serve", [sys.executable, "-m", "reviewbot", "serve", "--host", "127.0.0.1",
+                            "--port", str(port)], port, script, args, env=env)
+    port = free_port()
+    results["octokit"] = measure("@octokit/webhooks", ["node", "server.mjs", str(port), SECRET],
+                                 port, script, args, cwd=node_dir)
+    port = free_port()
+    results["floor"] = measure("aiohttp floor", [sys.executable, str(work / "floor.py"),
+                                                 str(port), SECRET], port, script, args)
+    rb = results["reviewbot"]["rps"]
+    print(f"reviewbot / octokit: {rb / results['octokit']['rps']:.2f}x (target >= 1.0x)")
+    print(f"reviewbot / floor:   {rb / results['floor']['rps']:.2f}x (target >= 0.8x)")
+    print(f"reviewbot p99:       {results['reviewbot']['p99']:.2f} ms (target < 50 ms)")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
