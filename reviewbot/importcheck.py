@@ -283,6 +283,10 @@ class HandlerCheck:
                 sure = max(sure, g)
                 if sure == CAUGHT:
                     break
+                if sure == CONDITIONAL and guard == CONDITIONAL:
+                    # Reported as a warning already; importing the module again could
+                    # only say the same. Leaving it unmarked keeps loads replayable.
+                    continue
                 if mod.broken is None or sure < mod.broken_guard:
                     self.taint_depth(depth)
                     mod.broken, mod.broken_guard = (path, line, exc), sure
@@ -420,7 +424,7 @@ class HandlerCheck:
         m0, f0, e0, d0, r0, t0 = marks
         modules = tuple(self._log_modules[m0:])
         own = {name for name, _ in modules}
-        refs = tuple(self._log_refs[r0:])
+        refs = tuple(dict.fromkeys(self._log_refs[r0:]))  # replays repeat them upwards
         outside = []
         cyclic = False
         for name, running in refs:
@@ -432,7 +436,7 @@ class HandlerCheck:
                 outside.append(name)
         self.traces[key] = _Trace(
             modules, tuple(self._log_findings[f0:]), _edge_map(self._log_edges[e0:]),
-            tuple(self._log_deferred[d0:]), refs, tuple(self._log_tops[t0:]),
+            tuple(self._log_deferred[d0:]), refs, tuple(dict.fromkeys(self._log_tops[t0:])),
             tuple(dict.fromkeys(outside)), cyclic)
 
     def replay(self, trace: _Trace) -> bool:
