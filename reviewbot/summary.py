@@ -599,6 +599,13 @@ class _Scanner:
         rhs = self.known_value(right)
         if lhs is _UNKNOWN or rhs is _UNKNOWN:
             return None
+        if _NAME in (lhs, rhs):
+            # The module's name depends on the handler importing it; all we know is
+            # that it is not "__main__" on Lambda.
+            other = rhs if lhs is _NAME else lhs
+            if other == "__main__" and type(op) in (ast.Eq, ast.NotEq):
+                return type(op) is ast.NotEq
+            return None
         if isinstance(lhs, _Version) or isinstance(rhs, _Version):
             return _compare_version(lhs, op, rhs)
         try:
@@ -616,7 +623,7 @@ class _Scanner:
         if dotted == "os.name":
             return "posix"
         if dotted == "__name__":
-            return "__not_main__"
+            return _NAME
         if dotted in ("sys.version_info", "version_info"):
             return _Version(self.version)
         if dotted in ("sys.version_info.major", "version_info.major"):
@@ -642,6 +649,7 @@ class _Unknown:
 
 
 _UNKNOWN = _Unknown()
+_NAME = _Unknown()  # the module's own __name__: known only not to be "__main__"
 
 
 class _Version:

@@ -432,3 +432,16 @@ def test_module_dunders():
     assert "__path__" in module_dunders(True) and "__path__" not in module_dunders(False)
     namespace = module_dunders(True, namespace=True)
     assert "__cached__" not in namespace and "__file__" in namespace
+
+
+def test_dotted_name_test_is_undecided_not_false():
+    """moto's generated ANTLR modules pick a relative import with `if "." in __name__`:
+    the module name depends on who imports the file, so both arms may run."""
+    from reviewbot.summary import CONDITIONAL
+
+    src = (b'if "." in __name__:\n    from .P import P\nelse:\n    from P import P\n'
+           b'if __name__ == "__main__":\n    import nothing_here\n')
+    summary = summarize(src, "m.py")
+    assert [(i.module, i.level, i.guard) for i in summary.imports] == [
+        ("P", 1, CONDITIONAL), ("P", 0, CONDITIONAL)]
+    assert summary.names["P"][0] == DEFINITE
