@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from monorepo import generate  # noqa: E402
+from monorepo import generate
 
-from reviewbot.cache import SummaryCache  # noqa: E402
-from reviewbot.localrun import check_repo  # noqa: E402
+from reviewbot.cache import SummaryCache
+from reviewbot.localrun import check_repo
 
 
 def measure(modules: int, work: Path) -> tuple[float, float, float]:

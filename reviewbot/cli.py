@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--all", action="store_true", help="check every handler, not only the "
                    "affected ones")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--fix", action="store_true",
+                   help="write the suggested __init__.py exports into the working tree "
+                        "(nothing is committed; re-run check after committing)")
 
     d = sub.add_parser("demo", help="replay the goals_common incident on a built-in example")
     d.add_argument("--dir", help="where to write the example repository (default: a temp dir)")
@@ -44,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
     s.add_argument("--port", type=int, default=None,
                    help="port to bind (default: $PORT or 8000)")
+
+    sub.add_parser("worker", help="run GitHub App jobs from the shared queue "
+                       "(REVIEWBOT_QUEUE_URL); `serve` then only enqueues")
 
     h = sub.add_parser("handlers", help="list the Lambda handlers found in the repository")
     h.add_argument("--repo", default=".")
@@ -105,7 +111,27 @@ def cmd_check(args) -> int:
         print(to_markdown(report), end="")
     else:
         print(to_text(report, color=sys.stdout.isatty()), end="")
+    if getattr(args, "fix", False):
+        _apply_fixes(args.repo, report, sys.stdout if args.format == "text" else sys.stderr)
     return 1 if report.errors else 0
+
+
+def _apply_fixes(repo: str, report, out) -> None:
+    from reviewbot.localrun import apply_fixes, suggest_fixes
+
+    suggestions = suggest_fixes(repo, report)
+    if not suggestions:
+        print("\nno fix to apply", file=out)
+        return
+    print("\nFixes", file=out)
+    for path, what in apply_fixes(repo, suggestions):
+        print(f"  {path}: {what}", file=out)
+    for s in suggestions:
+        if s.alternative is not None:
+            print(f"  {s.alternative.path}:{s.finding.line}: {s.alternative.description}",
+                  file=out)
+    print("The check was not re-run: commit the changes, then run `reviewbot check` again.",
+          file=out)
 
 
 def cmd_handlers(args) -> int:
@@ -142,6 +168,29 @@ def cmd_serve(args) -> int:
     from reviewbot.app.server import run
 
     run(args.host, args.port if args.port is not None else settings.port, settings)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    try:
+        from reviewbot.app.settings import Settings, SettingsError
+    except ImportError as exc:
+        raise UsageError(f"the GitHub App needs its dependencies ({exc.name}): "
+                         "pip install 'reviewbot[app]'") from None
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if not settings.queue_url:
+        raise UsageError("REVIEWBOT_QUEUE_URL is not set: `reviewbot worker` runs jobs from a "
+                         "shared queue (redis://HOST:6379/0 or postgresql://USER@HOST/DB); "
+                         "without one, `reviewbot serve` runs the jobs itself")
+    try:
+        from reviewbot.app.worker import run
+    except ImportError as exc:
+        raise UsageError(f"the worker needs its dependencies ({exc.name}): "
+                         "pip install 'saq[redis,postgres]'") from None
+    run(settings)
     return 0
 
 
@@ -212,4 +261,5 @@ def cmd_graph(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "demo": cmd_demo, "handlers": cmd_handlers,
-            "verify-imports": cmd_verify_imports, "graph": cmd_graph, "serve": cmd_serve}
+            "verify-imports": cmd_verify_imports, "graph": cmd_graph, "serve": cmd_serve,
+            "worker": cmd_worker}

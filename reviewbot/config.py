@@ -44,6 +44,10 @@ class Config:
     discover: bool = True
     check_name: str = "reviewbot / import check"
     comment_on_drafts: bool = True
+    checklist_required: bool = False  # the reviewer checklist gate (a second check run)
+    checklist_check_name: str = "reviewbot / reviewer checklist"
+    request_owner_reviews: bool = False  # ask the CODEOWNERS of affected handlers to review
+    recheck_command: str = "@reviewbot recheck"
     path: str = CONFIG_PATH
 
     def is_shared(self, path: str) -> bool | None:
@@ -81,7 +85,8 @@ def _glob_regex(pattern: str) -> re.Pattern:
 
 _HANDLER_KEYS = {"name", "handler", "root", "paths", "runtime", "environment"}
 _TOP_KEYS = {"handlers", "shared", "checklist", "layers", "third_party", "runtime", "discover",
-             "check_name", "comment_on_drafts"}
+             "check_name", "comment_on_drafts", "checklist_required", "checklist_check_name",
+             "request_owner_reviews", "recheck_command"}
 
 
 def _where(path: str, node: yaml.Node) -> str:
@@ -91,7 +96,10 @@ def _where(path: str, node: yaml.Node) -> str:
 def _scalar(path: str, key: str, node: yaml.Node, kind: type = str):
     if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
         raise ConfigError(f"{_where(path, node)}: {key}: expected a {_kind_name(kind)}")
-    value = yaml.SafeLoader("").construct_object(node, deep=True)
+    if node.tag == "tag:yaml.org,2002:str":
+        value = node.value
+    else:
+        value = yaml.SafeLoader("").construct_object(node, deep=True)
     if kind is str:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ConfigError(f"{_where(path, node)}: {key}: expected a string")
@@ -166,10 +174,13 @@ def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
             continue
         if key in ("shared", "checklist", "third_party"):
             values[key] = _strings(path, key, vnode)
-        elif key in ("discover", "comment_on_drafts"):
+        elif key in ("discover", "comment_on_drafts", "checklist_required",
+                     "request_owner_reviews"):
             values[key] = _scalar(path, key, vnode, bool)
-        elif key in ("runtime", "check_name"):
+        elif key in ("runtime", "check_name", "recheck_command", "checklist_check_name"):
             values[key] = _scalar(path, key, vnode)
+            if key == "recheck_command" and not values[key].strip():
+                raise ConfigError(f"{_where(path, vnode)}: recheck_command: must not be empty")
             if key == "runtime":
                 runtime_node = vnode
         elif key == "layers":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import Config, parse_config
@@ -10,6 +11,9 @@ from reviewbot.gitsource import GitError, GitRepo
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
 from reviewbot.tree import Tree
+
+if TYPE_CHECKING:  # libcst is imported only when fixes are asked for
+    from reviewbot.fixes import Suggestion
 
 
 @dataclass
@@ -58,3 +62,48 @@ def list_handlers(path: str, ref: str | None = None) -> HandlerSet:
     commit = repo.resolve(ref or "HEAD")
     tree = repo.tree(commit)
     return find_handlers(tree, load_config(tree))
+
+
+def suggest_fixes(path: str, report: Report) -> list[Suggestion]:
+    """Fix suggestions (reviewbot.fixes) for the report's failing imports, read from the
+    head commit the report was made at."""
+    from reviewbot.fixes import merge_exports, suggest_all
+
+    if not report.errors or not report.head:
+        return []
+    tree = GitRepo(path).tree(report.head)
+    versions = {st.handler.name: st.handler.python_version for st in report.handlers}
+
+    def read(p: str) -> str | None:
+        return tree.read(p).decode("utf-8", "replace") if p in tree else None
+
+    out = []
+    for f in report.errors:
+        out.extend(suggest_all([f], read, tree.blobs, versions.get(f.handler, (3, 12))))
+    return merge_exports(out)
+
+
+def apply_fixes(path: str, suggestions: list[Suggestion]) -> list[tuple[str, str]]:
+    """Write the `__init__.py` edits into the working tree (nothing is committed).
+    Returns (path, what happened) per file; a file whose working copy differs from the
+    checked commit is left alone."""
+    from reviewbot.fixes import file_fixes
+
+    root = GitRepo(path).top
+    done = []
+    for fix in file_fixes(suggestions):
+        target = root / fix.path
+        try:
+            current = target.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            done.append((fix.path, "skipped: not in the working tree"))
+            continue
+        if current == fix.new_text:
+            done.append((fix.path, "already fixed"))
+        elif current != fix.old_text:
+            done.append((fix.path, "skipped: the working copy has other changes"))
+        else:
+            with open(target, "w", encoding="utf-8", newline="") as fh:
+                fh.write(fix.new_text)
+            done.append((fix.path, fix.description))
+    return done

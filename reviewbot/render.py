@@ -7,7 +7,9 @@ body of the sticky PR comment, hidden marker included.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
+from reviewbot.checklist import item_line
 from reviewbot.model import Finding, Report
 
 COMMENT_MARKER = "<!-- reviewbot:import-check -->"
@@ -42,7 +44,9 @@ def _names(names: tuple[str, ...]) -> str:
 
 
 def to_markdown(report: Report, *, details_url: str | None = None,
-                limit: int = 65_000) -> str:
+                limit: int = 65_000, owners: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """The sticky comment. `owners` (handler name -> CODEOWNERS owners) adds an Owners
+    column to the affected handlers."""
     icon = "❌" if report.errors else "✅"
     lines = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""]
     if report.shared_modules:
@@ -56,11 +60,16 @@ def to_markdown(report: Report, *, details_url: str | None = None,
         lines.append("")
     affected = report.affected
     if affected:
-        lines += ["**Affected handlers**", "", "| Handler | Entry point | Import chain |",
-                  "|---|---|---|"]
+        cols = " Owners |" if owners is not None else ""
+        lines += ["**Affected handlers**", "", f"| Handler | Entry point | Import chain |{cols}",
+                  "|---|---|---|" + ("---|" if owners is not None else "")]
         for st in affected:
             h = st.handler
-            lines.append(f"| {h.name} | `{h.handler}` in `{h.root}` | {_chain(st.chain)} |")
+            who = ""
+            if owners is not None:
+                who = f" {', '.join(owners.get(h.name, ())) or '—'} |"
+            lines.append(f"| {h.name} | `{h.handler}` in `{h.root}` | {_chain(st.chain)} |"
+                         f"{who}")
         lines.append("")
     if report.errors:
         lines += ["**Import check**", ""]
@@ -78,7 +87,7 @@ def to_markdown(report: Report, *, details_url: str | None = None,
         lines += ["", "</details>", ""]
     if report.checklist and (report.shared_modules or report.errors):
         lines += ["**Reviewer checklist**", ""]
-        lines += [f"- [ ] {item}" for item in report.checklist]
+        lines += [item_line(item) for item in report.checklist]
         lines.append("")
     body = "\n".join(lines).rstrip() + "\n"
     if len(body) > limit:

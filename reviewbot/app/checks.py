@@ -156,9 +156,12 @@ class CheckRun:
         await self.gh.patch(url, data=data)
         self.completed = True
 
-    async def report(self, report: Report) -> None:
+    async def report(self, report: Report, *, extra: str = "") -> None:
+        """Complete with the report; `extra` (suggested fixes as diffs) goes first in the
+        text, so trimming a long report never drops it."""
+        text = f"{extra}\n{details(report)}" if extra else details(report)
         await self.complete(report.conclusion, verdict(report), summary(report),
-                            text=details(report), notes=annotations(report))
+                            text=text, notes=annotations(report))
 
     async def fail(self, reason: str) -> None:
         """The analysis could not finish: failure with the reason and a re-run button."""

@@ -54,12 +54,18 @@ def is_ours(comment: dict, bot_login: str) -> bool:
             and user.get("login") == bot_login and user.get("type") == "Bot")
 
 
+def lock(repo: str, pr: int) -> asyncio.Lock:
+    """The lock every writer of a PR's sticky comment holds (in this process)."""
+    return _locks.setdefault((repo, pr), asyncio.Lock())
+
+
 async def upsert(gh, repo: str, pr: int, body: str, *, bot_login: str, head_sha: str,
                  create: bool, still_head: Callable[[], Awaitable[bool]],
-                 details_url: str | None = None) -> str:
-    """Create, update or leave the sticky comment. Returns what was done."""
-    lock = _locks.setdefault((repo, pr), asyncio.Lock())
-    async with lock:
+                 details_url: str | None = None,
+                 carry: Callable[[str | None, str], str] | None = None) -> str:
+    """Create, update or leave the sticky comment. Returns what was done. `carry(existing
+    body or None, new body)` may carry state (the checklist's ticks) into the new body."""
+    async with lock(repo, pr):
         ours = []
         seen = 0
         url = f"/repos/{repo}/issues/{pr}/comments?per_page=100"
@@ -77,6 +83,8 @@ async def upsert(gh, repo: str, pr: int, body: str, *, bot_login: str, head_sha:
         existing = ours[0] if ours else None
         if existing is None and not create:
             return "silent"
+        if carry is not None:
+            body = carry(existing.get("body") if existing is not None else None, body)
         new_body = compose(body, head_sha, details_url)
         if existing is not None and strip_head(existing.get("body") or "") == strip_head(new_body):
             return "unchanged"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import yaml
 from cachetools import LRUCache, TTLCache
 
-from reviewbot.app import checks, comment
+from reviewbot.app import checks, comment, reviewer
 from reviewbot.app.auth import AppJWT, TokenCache, parse_expiry
 from reviewbot.app.content import BlobStore, ContentError, RepoContent, changed_files
 from reviewbot.app.github import GitHubClient, GitHubUnavailable, Limiters, RateLimited, RetryPolicy
@@ -167,6 +167,13 @@ class Runner:
 
     async def _run(self, job: Job, st: _State) -> str:
         gh = st.gh = self.client(job.installation_id)
+        if job.comment_id is not None:  # a tick in the sticky comment (checklist gate)
+            try:
+                return await reviewer.on_edit(self, gh, job)
+            except Exception as exc:  # there is no import-check run to fail here
+                log.warning("checklist edit failed", exc_info=True,
+                            extra={**job.log_extra(), "error": _reason(exc)})
+                return "failed"
         content = RepoContent(gh, job.repo, self.store, loop=asyncio.get_running_loop(),
                               metrics=self.metrics, **({"threshold": self.tarball_threshold}
                                                        if self.tarball_threshold is not None
@@ -210,9 +217,12 @@ class Runner:
         # GitHub sends check_suite.requested AND pull_request.synchronize for one push:
         # whichever comes second finds the first one's run and stops there.
         duplicate = job.event == "check_suite" or (
-            job.event == "pull_request" and job.action in ("opened", "synchronize")
+            job.event == "pull_request" and job.action in ("opened", "synchronize", "reconcile")
             and existing is not None and existing.get("external_id") == str(pr))
-        if existing is not None and duplicate and not job.force:
+        # A resumed job (its worker died, the server restarted) adopts a run left in
+        # progress instead of taking it for a duplicate.
+        abandoned = job.resume and existing is not None and existing.get("status") != "completed"
+        if existing is not None and duplicate and not job.force and not abandoned:
             log.info("job skipped: a run already exists", extra=job.log_extra())
             return "exists"
         st.run = run
@@ -244,15 +254,20 @@ class Runner:
         report: Report = await loop.run_in_executor(
             self._executor, self._review, base_tree, head_tree, changed, config, merge_base,
             job.head_sha)
-        await run.report(report)
+        found, owners = await loop.run_in_executor(
+            self._executor, reviewer.analyse, report, base_tree, head_tree)
+        fix_text, review_outcome = await reviewer.publish_suggestions(
+            gh, job.repo, pr if comment_ok else None, job.head_sha, found, self.bot_login)
+        await run.report(report, extra=fix_text)
         log.info("check run completed", extra={
             **job.log_extra(), "conclusion": report.conclusion, "check_run": run.id,
             "errors": len(report.errors), "affected": len(report.affected),
             "changed": len(changed), "blob_requests": content.blob_requests,
-            "tarballs": content.tarballs})
+            "tarballs": content.tarballs, "suggestions": len(found),
+            "suggestion_review": review_outcome})
 
         if comment_ok and not (draft and not config.comment_on_drafts):
-            await self._comment(gh, job, pr, report, run)
+            await self._comment(gh, job, pr, report, run, config=config, owners=owners)
         return report.conclusion
 
     def _review(self, base_tree, head_tree, changed, config, base_name, head_name) -> Report:
@@ -262,8 +277,11 @@ class Runner:
         return review(base=base_tree, head=head_tree, changed=changed, config=config,
                       cache=self._summaries, base_name=base_name, head_name=head_name)
 
-    async def _comment(self, gh, job: Job, pr: int, report: Report, run) -> None:
-        body = to_markdown(report, details_url=run.html_url, limit=comment.SAFE_BODY - 200)
+    async def _comment(self, gh, job: Job, pr: int, report: Report, run, *,
+                       config: Config | None = None, owners=None) -> None:
+        config = config or Config()
+        body = to_markdown(report, details_url=run.html_url, limit=comment.SAFE_BODY - 200,
+                           owners=owners)
 
         async def still_head() -> bool:
             pull = await gh.getitem(f"/repos/{job.repo}/pulls/{pr}")
@@ -272,8 +290,28 @@ class Runner:
         done = await comment.upsert(
             gh, job.repo, pr, body, bot_login=await self.bot_login(), head_sha=job.head_sha,
             create=bool(report.shared_modules or report.errors), still_head=still_head,
-            details_url=run.html_url)
+            details_url=run.html_url,
+            carry=reviewer.carrier(reviewer.ticks_key(self.settings), job.repo, pr)
+            if config.checklist_required else None)
         log.info("sticky comment", extra={**job.log_extra(), "outcome": done})
+        if config.checklist_required or config.request_owner_reviews:
+            await self._reviewers(gh, job, pr, config, owners)
+
+    async def _reviewers(self, gh, job: Job, pr: int, config: Config, owners) -> None:
+        """The checklist gate on this head, and review requests to the handlers' owners."""
+        try:
+            author = ((await gh.getitem(f"/repos/{job.repo}/pulls/{pr}")).get("user")
+                      or {}).get("login") or ""
+            if config.checklist_required:
+                gate = await reviewer.update_gate(self, gh, job.repo, pr, job.head_sha,
+                                                  config, author)
+                log.info("checklist gate", extra={**job.log_extra(), "conclusion": gate})
+            if config.request_owner_reviews:
+                asked = await reviewer.request_owner_reviews(gh, job.repo, pr, owners, author)
+                log.info("owner reviews", extra={**job.log_extra(), "outcome": asked})
+        except Exception as exc:
+            log.warning("checklist gate or review requests failed", exc_info=True,
+                        extra={**job.log_extra(), "error": _reason(exc)})
 
     async def _find_pr(self, gh, job: Job) -> int | None:
         """The PR of a check event whose payload lists none (forks): our head-SHA map, then

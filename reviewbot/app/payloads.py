@@ -71,6 +71,21 @@ def merge_group(head_sha: str, base_sha: str, base_ref: str, repo: dict,
                             "head_commit": {"id": head_sha, "message": "Merge pull request"}}}
 
 
+def issue_comment(number: int, body: str, repo: dict, installation_id: int, *,
+                  user: dict | None = None, pull: bool = True, action: str = "created",
+                  state: str = "open") -> dict:
+    """`issue_comment.<action>` on PR `number` (on a plain issue when `pull` is false)."""
+    user = user or SENDER
+    issue = {"number": number, "state": state, "title": "A change", "user": SENDER,
+             "url": f"{repo.get('url', '')}/issues/{number}"}
+    if pull:
+        issue["pull_request"] = {"url": f"{repo.get('url', '')}/pulls/{number}"}
+    return {"action": action, "issue": issue, "repository": repo, "sender": user,
+            "installation": _installation(installation_id),
+            "comment": {"id": 1, "body": body, "user": user,
+                        "author_association": "MEMBER"}}
+
+
 async def send(session: aiohttp.ClientSession, url: str, event: str, payload: dict,
                secret: bytes, *, delivery: str | None = None) -> tuple[int, dict]:
     body = json.dumps(payload).encode()

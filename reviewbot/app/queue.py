@@ -1,13 +1,15 @@
 """The work queue between the web front and the job runner.
 
 Jobs carry ids only (no token crosses the queue): the worker mints its own installation
-token. `JobQueue` is the interface a distributed queue will implement later; the embedded
-implementation runs N asyncio worker tasks in the server process.
+token. `JobQueue` is the interface of both backends: the embedded one here runs N asyncio
+worker tasks in the server process; the distributed one (`distributed.py`, SAQ on Redis or
+PostgreSQL) is shared by `reviewbot serve` and `reviewbot worker` processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -30,20 +32,52 @@ class Job:
     delivery_id: str
     action: str = ""
     force: bool = False  # a user asked for this run (re-run): run even if one exists
+    # An earlier attempt may have left our run in progress (its worker died, the server
+    # restarted): adopt and finish that run instead of treating it as a duplicate.
+    resume: bool = False
+    # issue_comment jobs: the comment's command-like lines, matched in the worker against
+    # `recheck_command` from the base branch's config. head_sha is "" until resolved.
+    command: str = ""
+    # issue_comment.edited on our sticky comment (the checklist gate, issue #8): the
+    # comment, who edited it, the boxes the edit changed [(item id, ticked)], and the body
+    # before the edit when the edit changed the bot's text (to restore it). Such a job is
+    # one per delivery: it never supersedes, nor is superseded by, another job of the PR.
+    comment_id: int | None = None
+    sender: str = ""
+    ticks: tuple = ()
+    restore: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
         """Idempotency key: (repo, pr_or_sha, head_sha)."""
         target = f"#{self.pr_number}" if self.pr_number is not None else self.head_sha
+        if self.comment_id is not None:
+            return (self.repo, target, f"edit:{self.delivery_id}")
         return (self.repo, target, self.head_sha)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        # JSON (the distributed queue) turns tuples into lists: turn them back.
+        def tuples(v):
+            return tuple(tuples(x) for x in v) if isinstance(v, list) else v
+
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: tuples(v) for k, v in data.items() if k in known})
+
     def log_extra(self) -> dict:
         return {"delivery": self.delivery_id, "installation": self.installation_id,
                 "repo": self.repo, "pr": self.pr_number, "head_sha": self.head_sha,
                 "event": self.event}
+
+
+async def maybe_await(value):
+    """The value, awaited when it is awaitable (delivery logs may be sync or async)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 class JobQueue(Protocol):
@@ -102,7 +136,7 @@ class EmbeddedQueue:
         key = job.key
         if key in self._pending or key in self._running:
             return False
-        if job.pr_number is not None:
+        if job.pr_number is not None and job.comment_id is None:
             pr_key = (job.repo, job.pr_number)
             older = self._latest.get(pr_key)
             if older is not None and older != key and older in self._pending:

@@ -1,11 +1,18 @@
 """The aiohttp application: `POST /webhook`, `GET /healthz`, `GET /metrics`.
 
-One `ClientSession` (with a timeout) per app via `cleanup_ctx`; the embedded queue and the
-job runner live in the same process until a distributed queue replaces them.
+One `ClientSession` (with a timeout) per app via `cleanup_ctx`. Two modes:
+
+- embedded (no REVIEWBOT_QUEUE_URL): the in-process queue and the job runner live here, and
+  the reconciler runs at start-up (it finds heads left unchecked by a crash) and then every
+  `reconcile_interval` seconds;
+- distributed (REVIEWBOT_QUEUE_URL set): this process only verifies, dedupes (in the shared
+  store) and enqueues; `reviewbot worker` processes run the jobs and the reconciler.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
@@ -14,11 +21,15 @@ from aiohttp import web
 
 from reviewbot import __version__
 from reviewbot.app import keys, logs, webhook
+from reviewbot.app.distributed import DistributedQueue, open_backend
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.jobs import Runner
 from reviewbot.app.metrics import Metrics
+from reviewbot.app.process import Processor
 from reviewbot.app.queue import EmbeddedQueue, MemoryDeliveryLog
+from reviewbot.app.reconcile import Reconciler
 from reviewbot.app.settings import Settings
+from reviewbot.app.store import StoreDeliveryLog
 
 log = logging.getLogger("reviewbot.server")
 
@@ -40,22 +51,51 @@ def create_app(settings: Settings, *, policy: RetryPolicy | None = None,
 
 def _background(options: dict):
     async def ctx(app: web.Application):
+        if app[keys.SETTINGS].distributed:
+            async for _ in _distributed(app):
+                yield
+            return
         policy: RetryPolicy = app[keys.POLICY]
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=policy.timeout * 2))
         runner = Runner(app[keys.SETTINGS], session, app[keys.METRICS], policy=policy, **options)
-        queue = EmbeddedQueue(runner.run, app[keys.SETTINGS].workers, on_depth=lambda n: app[keys.METRICS].set("reviewbot_queue_depth", None, n))
+        queue = EmbeddedQueue(Processor(runner), app[keys.SETTINGS].workers, on_depth=lambda n: app[keys.METRICS].set("reviewbot_queue_depth", None, n))
         await queue.start()
         app[keys.RUNNER] = runner
         app[keys.QUEUE] = queue
+        reconcile_task = None
+        interval = app[keys.SETTINGS].reconcile_interval
+        if interval > 0:
+            # At start-up nothing of ours can still be running: an in-progress run is
+            # one a crash left behind, so it is not trusted.
+            reconciler = Reconciler(runner, queue.enqueue, recent=runner.job_timeout + 60,
+                                    lock_ttl=max(1.0, interval * 0.8))
+            reconcile_task = asyncio.create_task(
+                reconciler.loop(interval, delay=1.0, trust_at_start=False))
         log.info("server ready", extra={"api_url": app[keys.SETTINGS].api_url,
                                         "app_id": app[keys.SETTINGS].app_id,
                                         "workers": app[keys.SETTINGS].workers})
         yield
+        if reconcile_task is not None:
+            reconcile_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reconcile_task
         await queue.close()
         runner.close()
         await session.close()
         log.info("server stopped")
     return ctx
+
+
+async def _distributed(app: web.Application):
+    settings = app[keys.SETTINGS]
+    backend = await open_backend(settings.queue_url, settings.queue_name)
+    app[keys.QUEUE] = DistributedQueue(backend, heartbeat=settings.heartbeat)
+    app[keys.DELIVERIES] = StoreDeliveryLog(backend.store)
+    log.info("server ready (enqueue only)", extra={
+        "queue": settings.queue_name, "backend": backend.queue.__class__.__name__})
+    yield
+    await backend.close()
+    log.info("server stopped")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -72,5 +112,6 @@ async def metrics(request: web.Request) -> web.Response:
 def run(host: str, port: int, settings: Settings) -> None:
     logs.configure()
     log.info("starting", extra={"host": host, "port": port, "version": __version__})
-    web.run_app(create_app(settings), host=host, port=port, print=None,
+    web.run_app(create_app(settings, policy=RetryPolicy(write_gap=settings.write_gap)),
+                host=host, port=port, print=None,
                 access_log=None, shutdown_timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,15 @@ class Settings:
     port: int = DEFAULT_PORT
     workers: int = 4
     bot_login: str | None = None
+    # The shared queue (redis://... or postgresql://...); None: the embedded queue.
+    queue_url: str | None = None
+    queue_name: str = "reviewbot"
+    heartbeat: int = 30  # seconds a job may go without a heartbeat before it is taken up again
+    sweep_interval: int = 10  # how often workers look for jobs whose worker died
+    # Seconds between reconciliation passes; 0 turns reconciliation off (`from_env`
+    # defaults to 300, a Settings built in code to 0).
+    reconcile_interval: float = 0.0
+    write_gap: float = 1.0  # seconds between GitHub writes per installation
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,11 +63,31 @@ class Settings:
         port = _int(env, "PORT", DEFAULT_PORT, 1, 65535, problems)
         workers = _int(env, "REVIEWBOT_WORKERS", 4, 1, 64, problems)
         bot_login = (env.get("REVIEWBOT_BOT_LOGIN") or "").strip() or None
+        queue_url = (env.get("REVIEWBOT_QUEUE_URL") or "").strip() or None
+        if queue_url is not None and urlparse(queue_url).scheme.lower() not in (
+                "redis", "rediss", "postgres", "postgresql"):
+            problems.append("REVIEWBOT_QUEUE_URL must be a redis://HOST:PORT/DB or "
+                            "postgresql://USER@HOST/DB URL (unset: the embedded queue)")
+        queue_name = (env.get("REVIEWBOT_QUEUE_NAME") or "reviewbot").strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", queue_name):
+            problems.append("REVIEWBOT_QUEUE_NAME may only hold letters, digits, '.', '_' "
+                            f"and '-', got {queue_name!r}")
+        heartbeat = _int(env, "REVIEWBOT_HEARTBEAT", 30, 1, 3600, problems)
+        sweep = _int(env, "REVIEWBOT_SWEEP_INTERVAL", 10, 1, 3600, problems)
+        reconcile = _int(env, "REVIEWBOT_RECONCILE_INTERVAL", 300, 0, 86400, problems)
+        write_gap = _float(env, "REVIEWBOT_WRITE_GAP", 1.0, 0.0, 60.0, problems)
 
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return cls(app_id=app_id, private_key=key, webhook_secret=secret.encode(),
-                   api_url=api_url, port=port, workers=workers, bot_login=bot_login)
+                   api_url=api_url, port=port, workers=workers, bot_login=bot_login,
+                   queue_url=queue_url, queue_name=queue_name, heartbeat=heartbeat,
+                   sweep_interval=sweep, reconcile_interval=float(reconcile),
+                   write_gap=write_gap)
+
+    @property
+    def distributed(self) -> bool:
+        return self.queue_url is not None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int,
@@ -72,6 +102,21 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int,
         return default
     if not low <= value <= high:
         problems.append(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float,
+           problems: list[str]) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number, got {raw!r}")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name} must be between {low:g} and {high:g}, got {value:g}")
     return value
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import difflib
 import hashlib
 import io
 import itertools
@@ -21,6 +22,7 @@ import re
 import secrets
 import tarfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +121,8 @@ class Repo:
     pulls: dict[int, dict] = field(default_factory=dict)
     comments: list[dict] = field(default_factory=list)
     check_runs: dict[int, dict] = field(default_factory=dict)
+    reviews: list[dict] = field(default_factory=list)  # pull request reviews (with "_pull")
+    review_requests: dict[int, dict] = field(default_factory=dict)  # pr -> users, teams
 
     @property
     def owner(self) -> str:
@@ -191,6 +195,7 @@ class GitHubStandIn:
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
         self.validation_errors: list[str] = []
+        self.rejected_reviews: list[dict] = []  # review comments answered with 422
         self.tokens: dict[str, tuple[int, float]] = {}
         self.codeload_with_auth = 0
         self.base_url = ""
@@ -198,6 +203,15 @@ class GitHubStandIn:
         self._runner: web.AppRunner | None = None
         self._rate_used = 0
         self._routes = self._route_table()
+        # Installations (id -> repository names; empty: none) and the webhook deliveries
+        # this stand-in sent, newest last, in the shape of GET /app/hook/deliveries.
+        self.installations: dict[int, list[str]] = {}
+        self.deliveries: list[dict] = []
+        self.webhook_url: str | None = None
+        self.webhook_secret: bytes | None = None
+        self._delivery_ids = itertools.count(1)
+        self._session = None
+        self._pending: set[asyncio.Task] = set()
 
     @property
     def bot_login(self) -> str:
@@ -271,6 +285,7 @@ class GitHubStandIn:
                      "user": {"login": repo.owner, "id": 2, "type": "Organization"},
                      "repo": self.repo_json(repo)},
             "merged": False, "mergeable": None, "author_association": "MEMBER",
+            "requested_reviewers": [], "requested_teams": [],
             "created_at": _iso(time.time()), "updated_at": _iso(time.time()),
         }
         repo.branches[head_ref] = head_sha
@@ -366,9 +381,77 @@ class GitHubStandIn:
         return self.base_url
 
     async def close(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    # -- installations and webhook deliveries -----------------------------------------------
+
+    def install(self, installation_id: int, repos: list[str]) -> None:
+        self.installations.setdefault(installation_id, [])
+        self.installations[installation_id].extend(r for r in repos
+                                                   if r not in self.installations[
+                                                       installation_id])
+
+    async def deliver(self, event: str, payload: dict, *, guid: str | None = None,
+                      url: str | None = None, secret: bytes | None = None,
+                      redelivery: bool = False, timeout: float = 10.0) -> dict:
+        """Send a signed webhook the way GitHub does and record the delivery (status code
+        0 when the app could not be reached)."""
+        import aiohttp
+
+        from reviewbot.app.webhook import signature
+
+        url = url or self.webhook_url
+        secret = secret if secret is not None else self.webhook_secret
+        if url is None or secret is None:
+            raise ValueError("set webhook_url and webhook_secret (or pass them)")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        guid = guid or str(uuid.uuid4())
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
+                   "X-GitHub-Delivery": guid, "X-GitHub-Hook-ID": "109948940",
+                   "User-Agent": "GitHub-Hookshot/standin",
+                   "X-Hub-Signature-256": signature(secret, body)}
+        started = time.time()
+        code, status = 0, "failed to connect to host"
+        try:
+            async with self._session.post(url, data=body, headers=headers,
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+                await r.read()
+                code = r.status
+                status = "OK" if 200 <= code < 300 else f"Invalid HTTP Response: {code}"
+        except TimeoutError:
+            status = "timed out"
+        except (aiohttp.ClientError, OSError):
+            pass
+        repo = (payload.get("repository") or {}) if isinstance(payload, dict) else {}
+        record = {"id": next(self._delivery_ids), "guid": guid,
+                  "delivered_at": _iso(started), "redelivery": redelivery,
+                  "duration": round(time.time() - started, 3), "status": status,
+                  "status_code": code, "event": event,
+                  "action": payload.get("action") if isinstance(payload, dict) else None,
+                  "installation_id": (payload.get("installation") or {}).get("id")
+                  if isinstance(payload, dict) else None,
+                  "repository_id": repo.get("id"), "throttled_at": None,
+                  "_payload": payload, "_url": url}
+        self.deliveries.append(record)
+        return record
+
+    def delivery_rows(self, guid: str | None = None) -> list[dict]:
+        return [{k: v for k, v in d.items() if not k.startswith("_")} for d in self.deliveries
+                if guid is None or d["guid"] == guid]
+
+    async def settle(self) -> None:
+        """Wait for redeliveries in flight."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
@@ -425,6 +508,11 @@ class GitHubStandIn:
         table = [
             ("POST", r"^/app/installations/(?P<iid>\d+)/access_tokens$", self._access_token),
             ("GET", r"^/app$", self._app),
+            ("GET", r"^/app/installations$", self._installations),
+            ("GET", r"^/app/hook/deliveries$", self._list_deliveries),
+            ("POST", r"^/app/hook/deliveries/(?P<did>\d+)/attempts$", self._redeliver),
+            ("GET", r"^/installation/repositories$", self._installation_repos),
+            ("GET", rf"^/repos/{r}/pulls$", self._list_pulls),
             ("GET", rf"^/repos/{r}$", self._repo),
             ("GET", rf"^/repos/{r}/pulls/(?P<n>\d+)$", self._pull),
             ("GET", rf"^/repos/{r}/pulls/(?P<n>\d+)/files$", self._pull_files),
@@ -438,6 +526,11 @@ class GitHubStandIn:
             ("GET", rf"^/repos/{r}/issues/(?P<n>\d+)/comments$", self._list_comments),
             ("POST", rf"^/repos/{r}/issues/(?P<n>\d+)/comments$", self._create_comment),
             ("PATCH", rf"^/repos/{r}/issues/comments/(?P<cid>\d+)$", self._update_comment),
+            ("GET", rf"^/repos/{r}/issues/comments/(?P<cid>\d+)$", self._get_comment),
+            ("GET", rf"^/repos/{r}/pulls/(?P<n>\d+)/reviews$", self._list_reviews),
+            ("POST", rf"^/repos/{r}/pulls/(?P<n>\d+)/reviews$", self._create_review),
+            ("POST", rf"^/repos/{r}/pulls/(?P<n>\d+)/requested_reviewers$",
+             self._request_reviewers),
             ("DELETE", rf"^/repos/{r}/issues/comments/(?P<cid>\d+)$", self._delete_comment),
             ("POST", rf"^/repos/{r}/check-runs$", self._create_run),
             ("PATCH", rf"^/repos/{r}/check-runs/(?P<rid>\d+)$", self._update_run),
@@ -455,6 +548,8 @@ class GitHubStandIn:
                     denied = self._check_token(request)
                     if denied is not None:
                         return denied
+                    if "owner" not in params:
+                        return await handler(request, **params)
                     full = f"{params['owner']}/{params['repo']}"
                     if full not in self.repos:
                         return _error(404, "Not Found")
@@ -512,6 +607,68 @@ class GitHubStandIn:
                                   "owner": {"login": "acme", "id": 2, "type": "Organization"},
                                   "html_url": f"https://github.example/apps/{self.slug}"})
 
+    async def _installations(self, request):
+        denied = self._check_jwt(request)
+        if denied is not None:
+            return denied
+        rows = [{"id": iid, "app_id": self.app_id, "target_type": "Organization",
+                 "account": {"login": (repos[0].split("/")[0] if repos else "acme"),
+                             "id": 2, "type": "Organization"},
+                 "repository_selection": "selected", "permissions": {"checks": "write"},
+                 "events": ["pull_request", "check_run", "check_suite"]}
+                for iid, repos in sorted(self.installations.items())]
+        return self._page(request, rows)
+
+    async def _list_deliveries(self, request):
+        denied = self._check_jwt(request)
+        if denied is not None:
+            return denied
+        rows = sorted(self.delivery_rows(), key=lambda d: -d["id"])  # newest first
+        wanted = request.query.get("status")
+        if wanted == "success":
+            rows = [d for d in rows if d["status"] == "OK"]
+        elif wanted == "failure":
+            rows = [d for d in rows if d["status"] != "OK"]
+        cursor = request.query.get("cursor")
+        if cursor:
+            rows = [d for d in rows if d["id"] < int(cursor)]
+        per_page = min(int(request.query.get("per_page", 30)), 100)
+        chunk = rows[:per_page]
+        resp = web.json_response(chunk)
+        if len(rows) > per_page:
+            query = {k: v for k, v in request.query.items() if k != "cursor"}
+            query.update(per_page=str(per_page), cursor=str(chunk[-1]["id"]))
+            qs = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in query.items())
+            resp.headers["Link"] = f'<{self.base_url}{request.path}?{qs}>; rel="next"'
+        return resp
+
+    async def _redeliver(self, request, did):
+        denied = self._check_jwt(request)
+        if denied is not None:
+            return denied
+        original = next((d for d in self.deliveries if d["id"] == int(did)), None)
+        if original is None:
+            return _error(404, "Not Found")
+        task = asyncio.create_task(self.deliver(
+            original["event"], original["_payload"], guid=original["guid"],
+            url=self.webhook_url or original["_url"], redelivery=True))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return web.json_response({}, status=202)
+
+    async def _installation_repos(self, request):
+        token = request.headers.get("Authorization", "").partition(" ")[2]
+        iid = self.tokens[token][0]
+        names = self.installations.get(iid, [])
+        rows = [self.repo_json(self.repos[n]) for n in names if n in self.repos]
+        return self._page(request, rows, key="repositories")
+
+    async def _list_pulls(self, request, owner, repo, repo_obj):
+        state = request.query.get("state", "open")
+        rows = [p for n, p in sorted(repo_obj.pulls.items())
+                if state == "all" or p["state"] == state]
+        return self._page(request, rows)
+
     # -- content ----------------------------------------------------------------------------------
 
     async def _repo(self, request, owner, repo, repo_obj):
@@ -534,7 +691,8 @@ class GitHubStandIn:
                 continue
             status = "added" if a is None else "removed" if b is None else "modified"
             rows.append({"filename": path, "status": status,
-                         "sha": blob_id(b) if b is not None else None})
+                         "sha": blob_id(b) if b is not None else None,
+                         "patch": unified_patch(a, b)})
         rows = rows[:3000]
         return self._page(request, rows)
 
@@ -697,6 +855,95 @@ class GitHubStandIn:
         c["updated_at"] = _iso(time.time())
         return web.json_response(self._public_comment(c))
 
+    async def _get_comment(self, request, owner, repo, repo_obj, cid):
+        c = self._comment(repo_obj, cid)
+        return web.json_response(self._public_comment(c)) if c else _error(404, "Not Found")
+
+    def edit_comment(self, full_name: str, cid: int, body: str, *,
+                     login: str = "octocat") -> tuple[dict, str]:
+        """A user edits a comment in the web UI (ticking a box edits the body). Returns the
+        comment and its body before the edit, as the `issue_comment.edited` event has them."""
+        c = self._comment(self.repos[full_name], str(cid))
+        before = c["body"]
+        c["body"] = body
+        c["updated_at"] = _iso(time.time())
+        return self._public_comment(c), before
+
+    # -- pull request reviews -------------------------------------------------------------------
+
+    def _pull_diff(self, repo: Repo, pull: dict) -> dict[str, list[set[int]]]:
+        """path -> RIGHT-side lines of each diff hunk, computed like GitHub's diff view."""
+        head = repo.commits[pull["head"]["sha"]]
+        base = repo.commits[repo.merge_base(head.sha, pull["base"]["sha"])]
+        out = {}
+        for path in set(head.files) | set(base.files):
+            a = (base.files.get(path) or b"").decode("utf-8", "replace").splitlines()
+            b = (head.files.get(path) or b"").decode("utf-8", "replace").splitlines()
+            if path in base.files and base.files.get(path) == head.files.get(path):
+                continue
+            groups = difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3)
+            out[path] = [set(range(g[0][3] + 1, g[-1][4] + 1)) for g in groups]
+        return out
+
+    def reviews(self, full_name: str, number: int) -> list[dict]:
+        return [r for r in self.repos[full_name].reviews if r["_pull"] == number]
+
+    async def _list_reviews(self, request, owner, repo, repo_obj, n):
+        rows = [{k: v for k, v in r.items() if not k.startswith("_")}
+                for r in repo_obj.reviews if r["_pull"] == int(n)]
+        return self._page(request, rows)
+
+    async def _create_review(self, request, owner, repo, repo_obj, n):
+        pull = repo_obj.pulls.get(int(n))
+        if pull is None:
+            return _error(404, "Not Found")
+        body = await request.json()
+        if body.get("event") in ("COMMENT", "REQUEST_CHANGES") and not body.get("body"):
+            return _error(422, "Unprocessable Entity", errors=["Body is required"])
+        commit = body.get("commit_id") or pull["head"]["sha"]
+        if repo_obj.resolve(commit) is None:
+            return _error(422, "Unprocessable Entity", errors=["commit_id is not part of the "
+                                                               "pull request"])
+        diff = self._pull_diff(repo_obj, pull)
+        for c in body.get("comments") or []:
+            if "position" in c:
+                continue
+            parts = diff.get(c.get("path"))
+            line, start = c.get("line"), c.get("start_line", c.get("line"))
+            if parts is None or c.get("side", "RIGHT") != "RIGHT" or not isinstance(line, int) \
+                    or not any(set(range(start, line + 1)) <= h for h in parts):
+                self.rejected_reviews.append(c)
+                return _error(422, "Unprocessable Entity", errors=[
+                    "Pull request review thread line must be part of the diff"])
+        rid = next(self._ids)
+        review = {"id": rid, "node_id": "PRR_kwDO", "user": self.bot_user(),
+                  "body": body.get("body", ""), "commit_id": commit,
+                  "state": {"COMMENT": "COMMENTED", "APPROVE": "APPROVED",
+                            "REQUEST_CHANGES": "CHANGES_REQUESTED"}.get(body.get("event"),
+                                                                        "PENDING"),
+                  "html_url": f"https://github.example/{repo_obj.full_name}/pull/{n}"
+                              f"#pullrequestreview-{rid}",
+                  "comments": copy.deepcopy(body.get("comments") or []), "_pull": int(n)}
+        repo_obj.reviews.append(review)
+        return web.json_response({k: v for k, v in review.items()
+                                  if not k.startswith("_") and k != "comments"})
+
+    async def _request_reviewers(self, request, owner, repo, repo_obj, n):
+        pull = repo_obj.pulls.get(int(n))
+        if pull is None:
+            return _error(404, "Not Found")
+        body = await request.json()
+        users = list(body.get("reviewers") or [])
+        teams = list(body.get("team_reviewers") or [])
+        if pull["user"]["login"] in users:
+            return _error(422, "Review cannot be requested from pull request author.")
+        got = repo_obj.review_requests.setdefault(int(n), {"users": [], "teams": []})
+        got["users"] += [u for u in users if u not in got["users"]]
+        got["teams"] += [t for t in teams if t not in got["teams"]]
+        pull["requested_reviewers"] = [{"login": u, "type": "User"} for u in got["users"]]
+        pull["requested_teams"] = [{"slug": t, "name": t} for t in got["teams"]]
+        return web.json_response(pull, status=201)
+
     async def _delete_comment(self, request, owner, repo, repo_obj, cid):
         c = self._comment(repo_obj, cid)
         if c is None:
@@ -808,6 +1055,15 @@ class GitHubStandIn:
                     latest.append(r)
             rows = latest
         return self._page(request, [self._public_run(r) for r in rows], key="check_runs")
+
+
+def unified_patch(old: bytes | None, new: bytes | None) -> str:
+    """A file's `patch` as GitHub shows it in `GET /pulls/{n}/files`: the unified diff's
+    hunks (3 lines of context) without the ---/+++ header."""
+    a = (old or b"").decode("utf-8", "replace").splitlines()
+    b = (new or b"").decode("utf-8", "replace").splitlines()
+    lines = list(difflib.unified_diff(a, b, lineterm="", n=3))
+    return "\n".join(lines[2:])
 
 
 def _error(status: int, message: str, **extra) -> web.Response:

@@ -1,0 +1,234 @@
+"""A small key-value store with expiry, shared by every process of one deployment.
+
+It holds what the queue library does not: delivery GUIDs already accepted (the webhook
+dedupe), the latest head SHA per pull request (supersede), GUIDs already redelivered, the
+reconciler's lock and last-run time. Three implementations with one async interface:
+
+- `MemoryStore`: the embedded mode (one process, nothing to share);
+- `RedisStore`: keys `reviewbot:<queue name>:<key>` (SET NX EX for claims);
+- `PostgresStore`: one table `reviewbot_kv` (INSERT ... ON CONFLICT for claims), keys
+  prefixed with the queue name.
+
+Every key carries the queue name, so several deployments (or tests) can share one server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Protocol
+from urllib.parse import urlparse
+
+
+class Store(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        """Set `key` when it is absent (or expired); True when this caller set it."""
+        ...
+
+    async def swap(self, key: str, value: str, ttl: float | None = None) -> str | None:
+        """Set `key`, returning its previous value."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    def __init__(self, maxsize: int = 200_000):
+        self._data: dict[str, tuple[str, float | None]] = {}
+        self._maxsize = maxsize
+
+    def _live(self, key: str) -> str | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= time.time():
+            del self._data[key]
+            return None
+        return value
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        if len(self._data) >= self._maxsize:
+            now = time.time()
+            self._data = {k: v for k, v in self._data.items() if v[1] is None or v[1] > now}
+        self._data[key] = (value, time.time() + ttl if ttl else None)
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def swap(self, key: str, value: str, ttl: float | None = None) -> str | None:
+        old = self._live(key)
+        await self.set(key, value, ttl)
+        return old
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisStore:
+    def __init__(self, url: str, namespace: str):
+        from redis import asyncio as aioredis
+
+        self.redis = aioredis.from_url(url)
+        self.prefix = f"reviewbot:{namespace}:"
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def get(self, key: str) -> str | None:
+        value = await self.redis.get(self._k(key))
+        return value.decode() if value is not None else None
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        return bool(await self.redis.set(self._k(key), value, nx=True, px=int(ttl * 1000)))
+
+    async def swap(self, key: str, value: str, ttl: float | None = None) -> str | None:
+        old = await self.redis.set(self._k(key), value, get=True,
+                                   px=int(ttl * 1000) if ttl else None)
+        return old.decode() if old is not None else None
+
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(self._k(key))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+_PG_TABLE = """
+CREATE TABLE IF NOT EXISTS reviewbot_kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at DOUBLE PRECISION
+)"""
+
+
+class PostgresStore:
+    def __init__(self, url: str, namespace: str):
+        from psycopg_pool import AsyncConnectionPool
+
+        self.pool = AsyncConnectionPool(url, min_size=1, max_size=8, open=False,
+                                        kwargs={"autocommit": True})
+        self.prefix = f"{namespace}:"
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def open(self) -> None:
+        import psycopg
+
+        await self.pool.open(wait=True, timeout=10)
+        async with self.pool.connection() as conn:
+            # another process may create it at the same moment
+            with contextlib.suppress(psycopg.errors.UniqueViolation,
+                                     psycopg.errors.DuplicateTable):
+                await conn.execute(_PG_TABLE)
+
+    async def get(self, key: str) -> str | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT value FROM reviewbot_kv WHERE key = %s "
+                "AND (expires_at IS NULL OR expires_at > %s)", (self._k(key), time.time()))
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO reviewbot_kv (key, value, expires_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                "expires_at = EXCLUDED.expires_at",
+                (self._k(key), value, time.time() + ttl if ttl else None))
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        now = time.time()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO reviewbot_kv (key, value, expires_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                "expires_at = EXCLUDED.expires_at "
+                "WHERE reviewbot_kv.expires_at IS NOT NULL AND reviewbot_kv.expires_at <= %s "
+                "RETURNING 1", (self._k(key), value, now + ttl, now))
+            return await cur.fetchone() is not None
+
+    async def swap(self, key: str, value: str, ttl: float | None = None) -> str | None:
+        now = time.time()
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT value, expires_at FROM reviewbot_kv WHERE key = %s FOR UPDATE",
+                (self._k(key),))
+            row = await cur.fetchone()
+            await conn.execute(
+                "INSERT INTO reviewbot_kv (key, value, expires_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                "expires_at = EXCLUDED.expires_at",
+                (self._k(key), value, now + ttl if ttl else None))
+        if row is None or (row[1] is not None and row[1] <= now):
+            return None
+        return row[0]
+
+    async def delete(self, key: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM reviewbot_kv WHERE key = %s", (self._k(key),))
+
+    async def purge(self) -> None:
+        """Drop this namespace's keys (tests)."""
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM reviewbot_kv WHERE key LIKE %s",
+                               (self.prefix.replace("_", r"\_") + "%",))
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def open_store(url: str, namespace: str) -> RedisStore | PostgresStore:
+    scheme = urlparse(url).scheme.lower()
+    if scheme.startswith("redis"):
+        store = RedisStore(url, namespace)
+        await store.ping()
+        return store
+    if scheme.startswith("postgres"):
+        store = PostgresStore(url, namespace)
+        await store.open()
+        return store
+    raise ValueError(f"unsupported queue URL scheme {scheme!r}")
+
+
+class StoreDeliveryLog:
+    """Delivery GUIDs accepted by any `serve` process of the deployment (8 days: GitHub
+    redelivers for 3 days, 7 on GHES)."""
+
+    TTL = 8 * 24 * 3600
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def seen(self, key: str) -> bool:
+        return await self.store.get("delivery:" + key) is not None
+
+    async def mark(self, key: str) -> None:
+        await self.store.set("delivery:" + key, "1", self.TTL)
+
+
+__all__ = ["MemoryStore", "PostgresStore", "RedisStore", "Store", "StoreDeliveryLog",
+           "open_store"]
