@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import aiohttp  # noqa: E402
-from monorepo import generate  # noqa: E402
+import aiohttp
+from monorepo import generate
 
-from reviewbot.app import keys, payloads  # noqa: E402
-from reviewbot.app.demo_serve import generate_key, start_app  # noqa: E402
-from reviewbot.app.settings import Settings  # noqa: E402
-from reviewbot.app.standin import GitHubStandIn  # noqa: E402
+from reviewbot.app import keys, payloads
+from reviewbot.app.demo_serve import generate_key, start_app
+from reviewbot.app.settings import Settings
+from reviewbot.app.standin import GitHubStandIn
 
 REPO = "acme/monorepo"
 INSTALLATION = 1
