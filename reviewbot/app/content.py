@@ -159,8 +159,12 @@ class RepoContent:
 
     def __init__(self, gh, repo: str, store: BlobStore, *,
                  loop: asyncio.AbstractEventLoop | None = None,
-                 threshold: int = TARBALL_THRESHOLD, metrics=None):
+                 threshold: int = TARBALL_THRESHOLD, metrics=None,
+                 commits: LRUCache | None = None):
         self.gh = gh
+        # Answers about commits never change: listings, merge bases and config files by
+        # sha are kept across jobs (a push to a PR re-reads none of its base's).
+        self.commits = commits if commits is not None else LRUCache(maxsize=1)
         self.repo = repo
         self.store = store
         self.loop = loop
@@ -174,6 +178,12 @@ class RepoContent:
     async def listing(self, sha: str) -> dict[str, Entry]:
         """Every regular file of commit `sha`: path -> (blob id, size). Symlinks and
         submodules are left out (Lambda packages neither as Python files)."""
+        key = ("listing", self.repo, sha)
+        if key not in self.commits:
+            self.commits[key] = await self._listing(sha)
+        return self.commits[key]
+
+    async def _listing(self, sha: str) -> dict[str, Entry]:
         data = await self.gh.getitem(f"/repos/{self.repo}/git/trees/{sha}?recursive=1")
         if not data.get("truncated"):
             return _files(data.get("tree", []), "")
@@ -200,12 +210,28 @@ class RepoContent:
 
     async def merge_base(self, base: str, head: str) -> tuple[str, str]:
         """(merge base sha, resolved base sha) of `base...head`."""
+        key = ("merge-base", self.repo, base, head)
+        cacheable = _is_sha(base) and _is_sha(head)  # a branch name moves
+        if cacheable and key in self.commits:
+            return self.commits[key]
         data = await self.gh.getitem(
             f"/repos/{self.repo}/compare/{quote(base, safe='')}...{head}?per_page=1")
-        return data["merge_base_commit"]["sha"], data["base_commit"]["sha"]
+        answer = data["merge_base_commit"]["sha"], data["base_commit"]["sha"]
+        if cacheable:
+            self.commits[key] = answer
+        return answer
 
     async def config(self, ref: str, path: str) -> bytes | None:
         """The config file at `ref`, or None when it does not exist."""
+        key = ("config", self.repo, ref, path)
+        if _is_sha(ref) and key in self.commits:
+            return self.commits[key]
+        raw = await self._config(ref, path)
+        if _is_sha(ref):
+            self.commits[key] = raw
+        return raw
+
+    async def _config(self, ref: str, path: str) -> bytes | None:
         try:
             data = await self.gh.getitem(
                 f"/repos/{self.repo}/contents/{quote(path)}?ref={quote(ref, safe='')}")
@@ -307,3 +333,7 @@ def changed_files(base: Mapping[str, Entry], head: Mapping[str, Entry]) -> dict[
         if path not in head:
             out[path] = "D"
     return out
+
+
+def _is_sha(ref: str) -> bool:
+    return len(ref) == 40 and all(c in "0123456789abcdef" for c in ref)

@@ -72,6 +72,10 @@ class Runner:
         self.metrics = metrics
         self.policy = policy or RetryPolicy()
         self.store = store or BlobStore()
+        # Listings, merge bases and config files by commit sha (they never change),
+        # bounded by the number of listed files held.
+        self.commits: LRUCache = LRUCache(
+            maxsize=2_000_000, getsizeof=lambda v: len(v) if isinstance(v, dict) else 1)
         self.job_timeout = job_timeout
         self.disk_cache = disk_cache
         self.tarball_threshold = tarball_threshold
@@ -175,7 +179,8 @@ class Runner:
                             extra={**job.log_extra(), "error": _reason(exc)})
                 return "failed"
         content = RepoContent(gh, job.repo, self.store, loop=asyncio.get_running_loop(),
-                              metrics=self.metrics, **({"threshold": self.tarball_threshold}
+                              metrics=self.metrics, commits=self.commits,
+                              **({"threshold": self.tarball_threshold}
                                                        if self.tarball_threshold is not None
                                                        else {}))
         pr = job.pr_number

@@ -175,3 +175,26 @@ async def test_config_and_merge_base(standin, content):
     assert await repo.config(base, ".github/reviewbot.yml") == b"discover: true\n"
     assert await repo.config(head, ".github/reviewbot.yml") is None
     assert await repo.merge_base("main", head) == (base, later)
+
+
+async def test_answers_about_commits_are_kept_across_jobs(standin, content):
+    """A push to a PR (a second job on the same base) re-reads nothing about the base."""
+    from cachetools import LRUCache
+
+    base = standin.commit("acme/svc", {".github/reviewbot.yml": "discover: true\n",
+                                       "a.py": "a = 1\n"}, branch="main")
+    head = standin.commit("acme/svc", {"a.py": "a = 2\n"}, parents=[base])
+    commits = LRUCache(maxsize=100)
+    first = content(commits=commits)
+    assert await first.config(base, ".github/reviewbot.yml") == b"discover: true\n"
+    assert (await first.merge_base(base, head))[0] == base
+    listing = await first.listing(base)
+    before = len(standin.requests)
+    second = content(commits=commits)
+    assert await second.config(base, ".github/reviewbot.yml") == b"discover: true\n"
+    assert (await second.merge_base(base, head))[0] == base
+    assert await second.listing(base) == listing
+    assert len(standin.requests) == before
+    # a branch name can move: it is always asked again
+    await second.merge_base("main", head)
+    assert len(standin.requests) == before + 1
