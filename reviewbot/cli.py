@@ -155,16 +155,21 @@ def cmd_handlers(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
+def _app_settings():
+    """The GitHub App's settings from the environment, or a usage error saying why not."""
     try:
         from reviewbot.app.settings import Settings, SettingsError
     except ImportError as exc:  # the app's dependencies are an optional extra
         raise UsageError(f"the GitHub App needs its dependencies ({exc.name}): "
                          "pip install 'reviewbot[app]'") from None
     try:
-        settings = Settings.from_env()
+        return Settings.from_env()
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def cmd_serve(args) -> int:
+    settings = _app_settings()
     from reviewbot.app.server import run
 
     run(args.host, args.port if args.port is not None else settings.port, settings)
@@ -172,15 +177,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    try:
-        from reviewbot.app.settings import Settings, SettingsError
-    except ImportError as exc:
-        raise UsageError(f"the GitHub App needs its dependencies ({exc.name}): "
-                         "pip install 'reviewbot[app]'") from None
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise UsageError(str(exc)) from None
+    settings = _app_settings()
     if not settings.queue_url:
         raise UsageError("REVIEWBOT_QUEUE_URL is not set: `reviewbot worker` runs jobs from a "
                          "shared queue (redis://HOST:6379/0 or postgresql://USER@HOST/DB); "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from reviewbot.globs import glob_regex
 from reviewbot.model import CONFIG_PATH, DEFAULT_RUNTIME, Handler
 from reviewbot.tree import normalize
 
@@ -54,33 +55,7 @@ class Config:
         """True/False when `shared` globs are set; None means: decide by usage."""
         if not self.shared:
             return None
-        return any(_glob_regex(g).match(path) for g in self.shared)
-
-
-def _glob_regex(pattern: str) -> re.Pattern:
-    pattern = pattern.strip().lstrip("./") if pattern.startswith("./") else pattern.strip()
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    body = "".join(out).rstrip("/")
-    # A plain folder name covers everything below it.
-    return re.compile(f"^{body}(?:/.*)?$")
+        return any(glob_regex(g).fullmatch(path) for g in self.shared)
 
 
 _HANDLER_KEYS = {"name", "handler", "root", "paths", "runtime", "environment"}

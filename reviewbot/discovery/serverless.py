@@ -25,6 +25,7 @@ from reviewbot.discovery.common import (
     map_layer,
     skipped,
 )
+from reviewbot.globs import glob_regex
 from reviewbot.model import DEFAULT_RUNTIME, Handler
 from reviewbot.tree import Tree, join
 
@@ -303,30 +304,6 @@ def package_patterns(config: Config, package: Any) -> list[str]:
         return [p for p in items if isinstance(p, str)] if isinstance(items, list) else []
 
     return ["!" + p for p in strings("exclude")] + strings("include") + strings("patterns")
-
-
-def glob_regex(pattern: str) -> re.Pattern:
-    """A glob with `**` as a regex over service-relative paths."""
-    pattern = pattern.removeprefix("./")
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out += "(?:.*/)?"
-            i += 3
-        elif pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    return re.compile(out + "(?:/.*)?")
 
 
 def packaged(rel: str, patterns: list[str]) -> bool:
