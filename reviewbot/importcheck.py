@@ -131,6 +131,7 @@ class _Trace:
     refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
     tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
     outside: tuple[str, ...]  # modules loaded before it that it consulted (were done)
+    needs: tuple[str, ...]  # ancestors of its modules that were there before it
     cyclic: bool  # it consulted a module of its own while that was still running
 
 
@@ -171,6 +172,7 @@ class HandlerCheck:
         self._log_deferred: list[tuple[_Module, Import]] = []
         self._log_refs: list[tuple[str, bool]] = []
         self._log_tops: list[tuple[str, ModuleRef]] = []
+        self._log_present: list[str] = []  # ancestors found loaded (running or done)
         self._index: dict[str, int] = {}  # module -> position in _log_modules
         # Loads being recorded: [chain depth, first module index, tainted]. A load is
         # tainted when it depends on, or changes, state from outside it: not replayable.
@@ -343,7 +345,11 @@ class HandlerCheck:
         """Import `dotted` (and its ancestors); return it, running or done."""
         mod = self.modules.get(dotted)
         if mod is not None:
-            self._log_refs.append((dotted, mod.status == RUNNING))
+            if importer is not None:
+                self._log_refs.append((dotted, mod.status == RUNNING))
+            else:
+                # An ancestor: only its presence matters (its names are not read here).
+                self._log_present.append(dotted)
             if mod.status == FAILED:
                 self.taint_module(dotted)
                 raise _Silent()
@@ -418,10 +424,11 @@ class HandlerCheck:
 
     def marks(self) -> tuple[int, ...]:
         return (len(self._log_modules), len(self._log_findings), len(self._log_edges),
-                len(self._log_deferred), len(self._log_refs), len(self._log_tops))
+                len(self._log_deferred), len(self._log_refs), len(self._log_tops),
+                len(self._log_present))
 
     def record(self, key: tuple[str, int], marks: tuple[int, ...]) -> None:
-        m0, f0, e0, d0, r0, t0 = marks
+        m0, f0, e0, d0, r0, t0, p0 = marks
         modules = tuple(self._log_modules[m0:])
         own = {name for name, _ in modules}
         refs = tuple(dict.fromkeys(self._log_refs[r0:]))  # replays repeat them upwards
@@ -437,7 +444,8 @@ class HandlerCheck:
         self.traces[key] = _Trace(
             modules, tuple(self._log_findings[f0:]), _edge_map(self._log_edges[e0:]),
             tuple(self._log_deferred[d0:]), refs, tuple(dict.fromkeys(self._log_tops[t0:])),
-            tuple(dict.fromkeys(outside)), cyclic)
+            tuple(dict.fromkeys(outside)),
+            tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own), cyclic)
 
     def replay(self, trace: _Trace) -> bool:
         """Apply a recorded load if it would come out the same here; False if not."""
@@ -449,6 +457,10 @@ class HandlerCheck:
         for name in trace.outside:
             present = modules.get(name)
             if present is None or present.status != DONE:
+                return False
+        for name in trace.needs:
+            present = modules.get(name)
+            if present is None or present.status == FAILED:
                 return False
         find = self.search.find
         for name, ref in trace.tops:
@@ -488,6 +500,7 @@ class HandlerCheck:
                 self._log_deferred.append((mod, imp))
         self._log_refs.extend(trace.refs)
         self._log_tops.extend(trace.tops)
+        self._log_present.extend(trace.needs)
         return True
 
     def execute(self, mod: _Module) -> None:

@@ -33,6 +33,10 @@ LAYER = {
     "layer/uses_maybe.py": "import maybe_broken\nfrom maybe_broken import Y\n",
     "layer/stars.py": "from common.models import *\nfrom common import *\n",
     "layer/deep.py": "from common import Model\nimport uses_maybe\nimport optional\n",
+    # a load whose module's package was already there when it was recorded
+    "layer/es/__init__.py": "",
+    "layer/es/models.py": "class M: pass\n",
+    "layer/opensearch.py": "from es.models import M\n",
 }
 
 HANDLERS = {
@@ -46,6 +50,8 @@ HANDLERS = {
     "guarded": "try:\n    import cyc_b\nexcept ImportError:\n    pass\nimport deep\n"
                "def handler(e, c): pass\n",
     "lazy": "def handler(e, c):\n    from common import Missing\n    import deep\n",
+    "es_first": "import es\nimport opensearch\ndef handler(e, c): pass\n",
+    "opensearch_only": "import opensearch\ndef handler(e, c): pass\n",
 }
 
 
@@ -104,3 +110,6 @@ def test_replays_happen_and_context_is_respected(monkeypatch):
     assert [f.path for f in results["a_first"].errors] == ["layer/cyc_b.py"]
     assert [f.path for f in results["b_first"].errors] == ["layer/cyc_a.py"]
     assert [f.kind for f in results["shadowing"].errors] == ["missing-name"]
+    # recorded where `es` was loaded already, replayed where it is not: the package
+    # is still part of the closure
+    assert "layer/es/__init__.py" in results["opensearch_only"].files
