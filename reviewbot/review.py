@@ -119,12 +119,19 @@ class Analysis:
                 by_version.setdefault(version, set()).update(fresh)
                 self._prefetched.update((version, r) for r in fresh)
         for version, roots in by_version.items():
-            if "." in roots:
-                paths = [p for p in self.tree.blobs if p.endswith(".py")]
-            else:
-                prefixes = tuple(r + "/" for r in roots)
-                paths = [p for p in self.tree.blobs if p.endswith(".py") and p.startswith(prefixes)]
-            self.cache.prefetch(self.tree, paths, version)
+            paths = [p for root in sorted(roots) for p in self._under(root) if p.endswith(".py")]
+            self.cache.prefetch(self.tree, dict.fromkeys(paths), version)
+
+    def _under(self, root: str) -> list[str]:
+        """Every path below an import root (all of them for the repository root)."""
+        if self._sorted_paths is None:
+            self._sorted_paths = sorted(self.tree.blobs)
+        paths = self._sorted_paths
+        if root in ("", "."):
+            return paths
+        lo = bisect.bisect_left(paths, root + "/")
+        hi = bisect.bisect_left(paths, root + "0")  # "0" sorts right after "/"
+        return paths[lo:hi]
 
     def search(self, handler: Handler) -> SearchPath:
         key = handler.roots
@@ -184,15 +191,7 @@ class Analysis:
         changes (a file added, removed or renamed), and requirements files with it."""
         sig = self._root_sigs.get(root)
         if sig is None:
-            if self._sorted_paths is None:
-                self._sorted_paths = sorted(self.tree.blobs)
-            paths = self._sorted_paths
-            if root in ("", "."):
-                chosen = paths
-            else:
-                lo = bisect.bisect_left(paths, root + "/")
-                hi = bisect.bisect_left(paths, root + "0")  # "0" sorts right after "/"
-                chosen = paths[lo:hi]
+            chosen = self._under(root)
             digest = hashlib.sha1("\n".join(chosen).encode())
             for p in chosen:
                 if p.rpartition("/")[2].startswith("requirements") and p.endswith(".txt"):
@@ -262,16 +261,16 @@ def review(
         base_closures = before.closures(
             [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name])
 
-    loaders: dict[str, set[str]] = {}  # file -> handlers that load it, at base or head
+    loaders: dict[str, set[str]] = {}  # changed file -> handlers that load it, base or head
     runs = []
     for h in head_set.handlers:
         old = base_by_name.get(h.name)
-        files = set(head_closures[h].files)
+        reached = head_closures[h].files & changed_paths
         if old is not None and old in base_closures:
-            files |= base_closures[old].files
-        for f in files:
+            reached |= base_closures[old].files & changed_paths
+        for f in reached:
             loaders.setdefault(f, set()).add(h.name)
-        runs.append((h, old, files & changed_paths))
+        runs.append((h, old, reached))
 
     shared = _shared_changes(changed, config, loaders, before, after, head_set.handlers)
     shared_paths = {s.path for s in shared}
