@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -43,7 +44,12 @@ class JSONFormatter(logging.Formatter):
         return redact(orjson.dumps(data, default=str).decode())
 
 
-def configure(level: int = logging.INFO, stream=None) -> None:
+def configure(level: int | None = None, stream=None) -> None:
+    """JSON lines on stderr, at REVIEWBOT_LOG_LEVEL (default INFO)."""
+    if level is None:
+        name = os.environ.get("REVIEWBOT_LOG_LEVEL", "INFO").upper()
+        level = logging.getLevelName(name) if isinstance(logging.getLevelName(name), int) \
+            else logging.INFO
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()
