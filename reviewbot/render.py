@@ -36,7 +36,7 @@ def verdict(report: Report) -> str:
 
 
 def _chain(chain: tuple[str, ...]) -> str:
-    return " → ".join(chain) if chain else "(handler definition changed)"
+    return " → ".join(chain) if chain else "(its definition or requirements changed)"
 
 
 def _names(names: tuple[str, ...]) -> str:

@@ -261,6 +261,9 @@ def review(
         base_closures = before.closures(
             [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name])
 
+    # A changed requirements file changes which third-party imports resolve.
+    requirements = {p for p in changed_paths
+                    if p.rpartition("/")[2].startswith("requirements") and p.endswith(".txt")}
     loaders: dict[str, set[str]] = {}  # changed file -> handlers that load it, base or head
     runs = []
     for h in head_set.handlers:
@@ -268,6 +271,7 @@ def review(
         reached = head_closures[h].files & changed_paths
         if old is not None and old in base_closures:
             reached |= base_closures[old].files & changed_paths
+        reached |= {p for p in requirements if _under_any(p, h.roots)}
         for f in reached:
             loaders.setdefault(f, set()).add(h.name)
         runs.append((h, old, reached))
@@ -304,6 +308,10 @@ def review(
         head=head_name,
         notes=notes,
     )
+
+
+def _under_any(path: str, roots: tuple[str, ...]) -> bool:
+    return any(r in ("", ".") or path.startswith(r + "/") for r in roots)
 
 
 def _shared_changes(changed: Mapping[str, str], config: Config, loaders: dict[str, set[str]],

@@ -162,3 +162,18 @@ def test_recorded_outcomes_are_reused_and_invalidated(tmp_path):
         broken = dict(BASE, **{"fa/common.py": "X = 1\n"})  # shadows the layer for a
         report, _ = run_once(BASE, broken, {"fa/common.py": "A"})
         assert [(e.handler, e.kind) for e in report.errors] == [("a", "missing-name")]
+
+
+def test_a_changed_requirements_file_affects_the_handlers_of_its_root():
+    """Dropping PyYAML from a function's requirements breaks its `import yaml`, though no
+    Python file changed: the handler is affected and the break reported."""
+    config = ("discover: false\nhandlers:\n"
+              "  - {name: a, handler: main.handler, root: fa}\n"
+              "  - {name: b, handler: main.handler, root: fb}\n")
+    base = {"fa/main.py": "import yaml\ndef handler(e, c): pass\n",
+            "fa/requirements.txt": "PyYAML==6.0\n",
+            "fb/main.py": "def handler(e, c): pass\n"}
+    head = dict(base, **{"fa/requirements.txt": "requests\n"})
+    report = run(base, head, config)
+    assert status(report)["a"][0] is True and status(report)["b"][0] is False
+    assert [(e.handler, e.kind, e.line) for e in report.errors] == [("a", "missing-module", 1)]

@@ -56,7 +56,7 @@ def summary(report: Report) -> str:
         lines += ["| Handler | Import chain | Result |", "|---|---|---|"]
         broken = {f.handler for f in report.errors}
         for st in affected:
-            chain = " → ".join(st.chain) if st.chain else "(handler definition changed)"
+            chain = " → ".join(st.chain) if st.chain else "(its definition or requirements changed)"
             mark = "❌ import error" if st.handler.name in broken else "✅ imports resolve"
             lines.append(f"| {st.handler.name} | {chain} | {mark} |")
     if report.errors:
