@@ -66,6 +66,19 @@ class SearchPath:
                  extensions: ExtensionIndex, probes: dict | None = None):
         self.tree = tree
         self.roots = tuple(r for r in roots if tree.isdir(r))
+        # sys.path entries, each a group of folders merged into one directory, the first
+        # folder of a group winning on the same file: the code root alone (/var/task),
+        # then the layers' site-packages folders, then their python folders, each merged
+        # as Lambda extracts every layer into /opt (a later layer overwrites an earlier).
+        code, layers = roots[:1], roots[1:]
+        site = [r for r in layers if r.endswith("site-packages")]
+        python = [r for r in layers if not r.endswith("site-packages")]
+        self.entries = tuple(
+            group for group in (
+                tuple(r for r in code if tree.isdir(r)),
+                tuple(r for r in reversed(site) if tree.isdir(r)),
+                tuple(r for r in reversed(python) if tree.isdir(r)),
+            ) if group)
         self.third_party = third_party
         self.extensions = extensions
         # (folder, name) -> what that folder holds; shared by search paths over one tree
@@ -97,14 +110,34 @@ class SearchPath:
         self._probes[key] = hit
         return hit
 
-    def _search(self, folders: tuple[str, ...], name: str, dotted: str) -> ModuleRef | None:
-        portions = []
-        for folder in folders:
-            hit = self._probe(folder, name)
-            if isinstance(hit, tuple):
-                return ModuleRef(dotted, *hit)
-            if hit is not None:
-                portions.append(hit)
+    def _merged(self, folders: tuple[str, ...], name: str,
+                dotted: str) -> ModuleRef | tuple[str, ...] | None:
+        """`name` in folders merged into one directory (the first wins on the same file):
+        a regular module, the merged folders of a namespace portion, or None.
+        As in CPython's finder, a package beats a module of the same name."""
+        hits = [(folder, self._probe(folder, name)) for folder in folders]
+        dirs = tuple(dict.fromkeys(
+            h[3][0] if isinstance(h, tuple) and h[2] else h
+            for _, h in hits if isinstance(h, str) or (isinstance(h, tuple) and h[2])))
+        for wanted in ((SOURCE, True), (EXTENSION, False), (SOURCE, False)):
+            for _, h in hits:
+                if isinstance(h, tuple) and (h[0], h[2]) == wanted:
+                    kind, path, is_package, _search = h
+                    return ModuleRef(dotted, kind, path, is_package,
+                                     dirs if is_package else ())
+        return dirs or None
+
+    def _search(self, entries: tuple[tuple[str, ...], ...], name: str,
+                dotted: str) -> ModuleRef | None:
+        """The first sys.path entry with a regular module wins; namespace portions of
+        every entry merge when none has one."""
+        portions: list[str] = []
+        for group in entries:
+            hit = self._merged(group, name, dotted)
+            if isinstance(hit, ModuleRef):
+                return hit
+            if hit:
+                portions.extend(hit)
         if portions:
             return ModuleRef(dotted, NAMESPACE, None, True, tuple(portions))
         return None
@@ -126,7 +159,8 @@ class SearchPath:
             return ModuleRef(dotted, EXTERNAL, None, True, ())
         if not parent.is_package:
             return NotFound(f"No module named '{dotted}'; '{head}' is not a package", False)
-        hit = self._search(parent.search, tail, dotted)
+        # A package's folders are one merged directory (layers extracted into /opt).
+        hit = self._search((parent.search,), tail, dotted)
         if hit is not None:
             return hit
         if parent.also_external:
@@ -136,7 +170,7 @@ class SearchPath:
     def _find_top(self, name: str) -> ModuleRef | NotFound:
         if name in sys.builtin_module_names:
             return ModuleRef(name, EXTERNAL, None, False, ())
-        hit = self._search(self.roots, name, name)
+        hit = self._search(self.entries, name, name)
         provided = name in STDLIB or name in BUNDLED or name in self.third_party
         if hit is not None:
             if hit.kind == NAMESPACE and provided:

@@ -181,3 +181,65 @@ def test_unlisted_distribution_names_provide_the_modules_they_contain():
     assert "telegram" in third and "linebot" in third and "yaml" in third
     assert "requests" not in third and "bot" in third
     assert "ab" not in third  # too short to guess from
+
+
+# -- layers are merged into one /opt/python, a later layer winning on the same file ----
+
+MERGE_CASES = {
+    # a package split across two layers: both halves importable
+    "split-package": ({"l1/python/pkg/__init__.py": "A = 1\n",
+                       "l2/python/pkg/extra.py": "B = 2\n"},
+                      "from pkg import A\nfrom pkg.extra import B\n"),
+    # the same module in both layers: the later layer's file is the one that runs
+    "later-wins": ({"l1/python/m.py": "OLD = 1\n", "l2/python/m.py": "NEW = 1\n"},
+                   "from m import OLD\n"),
+    "later-wins-ok": ({"l1/python/m.py": "OLD = 1\n", "l2/python/m.py": "NEW = 1\n"},
+                      "from m import NEW\n"),
+    # a package in an earlier layer beats a module of that name in a later one
+    "package-beats-module": ({"l1/python/p/__init__.py": "P = 1\n",
+                              "l2/python/p.py": "Q = 1\n"},
+                             "from p import P\n"),
+    # the function's own code still shadows every layer
+    "code-root-first": ({"l1/python/c/__init__.py": "X = 1\n", "fn/c.py": "Y = 1\n"},
+                        "from c import X\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MERGE_CASES))
+def test_layers_merge_as_lambda_extracts_them(case, tmp_path):
+    """CPython is the judge: the layers are extracted, in order, into one folder."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from reviewbot.cache import SummaryCache
+    from reviewbot.model import Handler
+    from reviewbot.review import Analysis
+
+    files, main = MERGE_CASES[case]
+    files = {**files, "fn/main.py": main + "def handler(e, c): pass\n"}
+    for rel, text in files.items():
+        (tmp_path / "repo" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "repo" / rel).write_text(text)
+    opt = tmp_path / "opt"
+    for layer in ("l1", "l2"):
+        if (tmp_path / "repo" / layer).exists():
+            shutil.copytree(tmp_path / "repo" / layer, opt, dirs_exist_ok=True)
+    code = ("import importlib, json, sys\nsys.path[:0] = sys.argv[1:3]\n"
+            "try:\n    importlib.import_module('main')\n    print(json.dumps('ok'))\n"
+            "except Exception as e:\n    print(json.dumps(str(e)))\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path / "repo" / "fn"),
+                          str(opt / "python")], capture_output=True, text=True, check=True)
+    verdict = json.loads(out.stdout)
+    handler = Handler("h", "main.handler", root="fn", paths=("l1/python", "l2/python"),
+                      runtime=f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(handler)
+    if verdict == "ok":
+        assert result.errors == [], result.errors
+    else:
+        assert result.errors, f"CPython fails ({verdict}), the engine does not"
+        opt_path = str(opt / "python") + "/"
+        expected = verdict.replace(opt_path + "m.py", "l2/python/m.py").replace(
+            str(tmp_path / "repo") + "/", "")
+        assert result.errors[0].message == f"Unable to import module 'main': {expected}"
