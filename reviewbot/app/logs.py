@@ -17,7 +17,19 @@ _SECRET_VALUES = re.compile(r"\b(gh[pousr]_[A-Za-z0-9_]{20,}|eyJ[A-Za-z0-9_-]{10
 
 def redact(text: str) -> str:
     """Blank anything shaped like a GitHub token or a JWT (tokens vary in length)."""
+    if "gh" not in text and "eyJ" not in text:  # neither shape can be there
+        return text
     return _SECRET_VALUES.sub("[redacted]", text)
+
+
+_secret_key: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    hit = _secret_key.get(key)
+    if hit is None:
+        hit = _secret_key[key] = bool(_SECRET_KEYS.search(key))
+    return hit
 
 
 class JSONFormatter(logging.Formatter):
@@ -34,7 +46,7 @@ class JSONFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key in _STANDARD or key[0] == "_":
                 continue
-            if _SECRET_KEYS.search(key):
+            if _is_secret_key(key):
                 value = "[redacted]"
             elif not isinstance(value, str | int | float | bool | type(None)):
                 value = str(value)
