@@ -383,10 +383,11 @@ class HandlerCheck:
             # after the parent is loaded; reading its names logs refs of their own.
         self.edge(importer, dotted)
         key = (dotted, self.context)
-        if self.at_call is None:
-            trace = self.traces.get(key)
-            if trace is not None and trace.modules[0][1].ref == ref and self.replay(trace):
-                return self.modules[dotted]
+        # Recorded failures are worded again on replay, so a load recorded at start-up
+        # replays inside a function call too (and the other way round).
+        trace = self.traces.get(key)
+        if trace is not None and trace.modules[0][1].ref == ref and self.replay(trace):
+            return self.modules[dotted]
         marks = self.marks()
         self._recording.append([len(self.chain), marks[0], False])
         if ref.shadows_stdlib and dotted not in self._shadow_warned:
@@ -416,7 +417,7 @@ class HandlerCheck:
             self.execute(mod)
         mod.status = DONE
         tainted = self._recording.pop()[2]
-        if self.at_call is None and not tainted and key not in self.traces:
+        if not tainted and key not in self.traces:
             self.record(key, marks)
         return mod
 
