@@ -148,12 +148,15 @@ class Analysis:
         """The full check of one handler, import graph included."""
         result = self._results.get(handler)
         if result is None:
-            self.prefetch([handler])
-            traces = self._traces.setdefault(handler.python_version, {})
-            result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
-                                   traces)
-            self._results[handler] = result
-            self._store(handler, result)
+            result = self._results[handler] = self._run(handler)
+        return result
+
+    def _run(self, handler: Handler) -> HandlerResult:
+        self.prefetch([handler])
+        traces = self._traces.setdefault(handler.python_version, {})
+        result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
+                               traces)
+        self._store(handler, result)
         return result
 
     def closures(self, handlers: list[Handler]) -> dict[Handler, Closure]:
@@ -170,7 +173,9 @@ class Analysis:
         for h in handlers:
             closure = self._closures.get(h)
             if closure is None:
-                result = self.check(h)
+                # Keep the closure, not the import graph: only affected handlers need
+                # that (for their chain), and checking them again is a replay.
+                result = self._results.get(h) or self._run(h)
                 closure = Closure(result.files, tuple(result.errors), tuple(result.warnings))
                 self._closures[h] = closure
             out[h] = closure
