@@ -159,8 +159,11 @@ class Analysis:
         self._store(handler, result)
         return result
 
-    def closures(self, handlers: list[Handler]) -> dict[Handler, Closure]:
-        """Closures and findings of many handlers, from the result cache where it is valid."""
+    def closures(self, handlers: list[Handler],
+                 changed: frozenset[str] | set[str] = frozenset()) -> dict[Handler, Closure]:
+        """Closures and findings of many handlers, from the result cache where it is valid.
+        Full results (import graphs) are kept only for handlers that load a `changed` file:
+        the others' are not needed again."""
         keys = {h: self._key(h) for h in handlers if h not in self._closures}
         found = self.cache.get_results(list(set(keys.values())))
         for h, key in keys.items():
@@ -176,6 +179,8 @@ class Analysis:
                 # Keep the closure, not the import graph: only affected handlers need
                 # that (for their chain), and checking them again is a replay.
                 result = self._results.get(h) or self._run(h)
+                if result.files & changed:
+                    self._results[h] = result
                 closure = Closure(result.files, tuple(result.errors), tuple(result.warnings))
                 self._closures[h] = closure
             out[h] = closure
@@ -260,11 +265,12 @@ def review(
 
     before = Analysis(base, cache, config.third_party)
     after = Analysis(head, cache, config.third_party)
-    head_closures = after.closures(list(head_set.handlers))
+    head_closures = after.closures(list(head_set.handlers), changed_paths)
     base_closures: dict[Handler, Closure] = {}
     if changed_paths:
         base_closures = before.closures(
-            [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name])
+            [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name],
+            changed_paths)
 
     # A changed requirements file changes which third-party imports resolve.
     requirements = {p for p in changed_paths
