@@ -46,17 +46,13 @@ def _key(blob: str, version: tuple[int, int] | None) -> str:
     return f"{blob}:{_SUMMARISER}:{suffix}"
 
 
-def _encode(summary: ModuleSummary) -> bytes:
-    payload = marshal.dumps(summary.to_plain())
-    return hashlib.blake2b(payload, digest_size=16).digest() + payload
-
-
-def _encode_plain(value) -> bytes:
+def _encode(value) -> bytes:
+    """marshal bytes behind a digest of them, so corruption is detected, not trusted."""
     payload = marshal.dumps(value)
     return hashlib.blake2b(payload, digest_size=16).digest() + payload
 
 
-def _decode_plain(data: bytes):
+def _decode(data: bytes):
     try:
         digest, payload = data[:16], data[16:]
         if hashlib.blake2b(payload, digest_size=16).digest() != digest:
@@ -66,13 +62,11 @@ def _decode_plain(data: bytes):
         return None
 
 
-def _decode(data: bytes) -> ModuleSummary | None:
+def _decode_summary(data: bytes) -> ModuleSummary | None:
+    plain = _decode(data)
     try:
-        digest, payload = data[:16], data[16:]
-        if hashlib.blake2b(payload, digest_size=16).digest() != digest:
-            return None
-        return ModuleSummary.from_plain(marshal.loads(payload))
-    except Exception:  # any corruption means: not cached
+        return None if plain is None else ModuleSummary.from_plain(plain)
+    except Exception:  # a well-formed blob of the wrong shape is corruption too
         return None
 
 
@@ -94,41 +88,39 @@ class DiskStore:
         except (OSError, sqlite3.Error) as exc:
             print(f"reviewbot: cache disabled ({self.path}: {exc})", file=sys.stderr)
 
-    def get_many(self, keys: list[str], table: str = "summaries", decode=None) -> dict:
+    def get_many(self, keys: list[str]) -> dict[str, ModuleSummary]:
         if self._db is None or not keys:
             return {}
-        decode = decode or _decode
-        out: dict = {}
+        out: dict[str, ModuleSummary] = {}
         bad: list[str] = []
         try:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, data FROM {table} WHERE key IN ({marks})", chunk
+                    f"SELECT key, data FROM summaries WHERE key IN ({marks})", chunk
                 )
                 for key, data in rows:
-                    value = decode(data) if isinstance(data, bytes) else None
+                    value = _decode_summary(data) if isinstance(data, bytes) else None
                     if value is None:
                         bad.append(key)
                     else:
                         out[key] = value
             if bad:
-                self._db.executemany(f"DELETE FROM {table} WHERE key = ?", [(k,) for k in bad])
+                self._db.executemany("DELETE FROM summaries WHERE key = ?", [(k,) for k in bad])
         except sqlite3.Error:
             return out
         return out
 
-    def put_many(self, items: dict, table: str = "summaries", encode=None) -> None:
+    def put_many(self, items: dict[str, ModuleSummary]) -> None:
         if self._db is None or not items:
             return
-        encode = encode or _encode
         try:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    f"INSERT OR REPLACE INTO {table} (key, data) VALUES (?, ?)",
-                    [(k, encode(v)) for k, v in items.items()],
+                    "INSERT OR REPLACE INTO summaries (key, data) VALUES (?, ?)",
+                    [(k, _encode(v.to_plain())) for k, v in items.items()],
                 )
         except sqlite3.Error:
             pass
@@ -145,7 +137,7 @@ class DiskStore:
                 rows = self._db.execute(
                     f"SELECT key, variant, data FROM results WHERE key IN ({marks})", chunk)
                 for key, variant, data in rows:
-                    value = _decode_plain(data) if isinstance(data, bytes) else None
+                    value = _decode(data) if isinstance(data, bytes) else None
                     if value is not None:
                         out.setdefault(key, {})[variant] = value
         except sqlite3.Error:
@@ -157,7 +149,7 @@ class DiskStore:
             return
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("INSERT OR REPLACE INTO results (key, variant, data) "
-                             "VALUES (?, ?, ?)", (key, variant, _encode_plain(value)))
+                             "VALUES (?, ?, ?)", (key, variant, _encode(value)))
 
 
 class SummaryCache:
