@@ -258,8 +258,12 @@ def review(
     head_name: str = "",
 ) -> Report:
     """Review the change from `base` (the merge base) to `head`."""
-    base_set = base_handlers or find_handlers(base, config)
     head_set = head_handlers or find_handlers(head, config)
+    # Discovery reads deployment files and which paths exist: when the change only edits
+    # other files in place, the base has the same handlers; do not parse them twice.
+    same_handlers = all(status == "M" and not p.lower().endswith(_DEPLOYMENT_SUFFIXES)
+                        for p, status in changed.items())
+    base_set = base_handlers or (head_set if same_handlers else find_handlers(base, config))
     base_by_name = {h.name: h for h in base_set.handlers}
     changed_paths = set(changed)
 
@@ -319,6 +323,9 @@ def review(
         head=head_name,
         notes=notes,
     )
+
+
+_DEPLOYMENT_SUFFIXES = (".yml", ".yaml", ".json", ".template", ".tf", ".tfvars")
 
 
 def _under_any(path: str, roots: tuple[str, ...]) -> bool:

@@ -177,3 +177,18 @@ def test_a_changed_requirements_file_affects_the_handlers_of_its_root():
     report = run(base, head, config)
     assert status(report)["a"][0] is True and status(report)["b"][0] is False
     assert [(e.handler, e.kind, e.line) for e in report.errors] == [("a", "missing-module", 1)]
+
+
+def test_discovery_runs_once_when_no_deployment_file_or_path_changed(monkeypatch):
+    import reviewbot.review as review_mod
+
+    calls = []
+    real = review_mod.find_handlers
+    monkeypatch.setattr(review_mod, "find_handlers",
+                        lambda tree, config: calls.append(tree) or real(tree, config))
+    head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
+    assert status(run(BASE, head))["c"][0] is True
+    assert len(calls) == 1
+    calls.clear()
+    run(BASE, dict(head, **{"template.yaml": "Resources: {}\n"}))  # a new deployment file
+    assert len(calls) == 2
