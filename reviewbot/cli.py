@@ -139,9 +139,10 @@ def cmd_handlers(args) -> int:
 
     found = list_handlers(args.repo, args.ref)
     if args.format == "json":
-        print(json.dumps({"handlers": [h.to_json() for h in found.handlers],
-                          "unresolved": [u.to_json() for u in found.unresolved],
-                          "warnings": list(found.warnings)}, indent=2))
+        from reviewbot.discovery import discover_cli_json
+
+        print(json.dumps({**discover_cli_json(found), "warnings": list(found.warnings)},
+                         indent=2))
         return 0
     for h in found.handlers:
         paths = f"  paths: {', '.join(h.paths)}" if h.paths else ""

@@ -46,8 +46,9 @@ def discover(tree: Tree, layer_map: Mapping[str, str] | None = None) -> Discover
     return Discovery(tuple(handlers), tuple(unresolved), tuple(warnings))
 
 
-def discover_cli_json(discovery: Discovery) -> dict:
-    """The `reviewbot handlers --json` shape."""
+def discover_cli_json(discovery) -> dict:
+    """The `reviewbot handlers --format json` shape, of a Discovery or of the handlers
+    merged with the config (anything with `handlers` and `unresolved`)."""
     return {
         "handlers": [h.to_json() for h in discovery.handlers],
         "unresolved": [u.to_json() for u in discovery.unresolved],
