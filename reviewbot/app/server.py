@@ -36,7 +36,7 @@ log = logging.getLogger("reviewbot.server")
 
 def create_app(settings: Settings, *, policy: RetryPolicy | None = None,
                runner_options: dict | None = None) -> web.Application:
-    app = web.Application(client_max_size=webhook.MAX_BODY + 1024)
+    app = web.Application(client_max_size=webhook.MAX_BODY)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.DELIVERIES] = MemoryDeliveryLog()

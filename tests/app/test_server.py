@@ -126,3 +126,46 @@ def test_demo_serve_replays_the_incident():
     assert "completed / failure" in text and "completed / success" in text
     assert "backend/handlers/auth/main.py:3" in text and "GoalValidationError" in text
     assert "(1 comment on the PR)" in text
+
+
+@pytest.fixture
+def configured_logs():
+    """`logs.configure` into a buffer; the root logger and the module state restored."""
+    import io
+
+    from reviewbot.app import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logs._stream)
+    out = io.StringIO()
+    logs.configure(logging.INFO, stream=out)
+    yield out
+    root.handlers[:], root.level, logs._stream = saved
+
+
+def test_line_logger_writes_the_formatters_line(configured_logs):
+    from reviewbot.app.logs import LineLogger
+
+    fields = {"delivery": "d-1", "pr": 7, "head_sha": "a" * 40, "secret_key": "s",
+              "where": ("o", "r")}
+    LineLogger("reviewbot.webhook").info("webhook accepted", fields)
+    logging.getLogger("reviewbot.webhook").info("webhook accepted", extra=fields)
+    fast, slow = (json.loads(line) for line in configured_logs.getvalue().splitlines())
+    assert fast.pop("ts")[:4] == slow.pop("ts")[:4]
+    assert fast == slow == {"level": "info", "logger": "reviewbot.webhook",
+                            "message": "webhook accepted", "delivery": "d-1", "pr": 7,
+                            "head_sha": "a" * 40, "secret_key": "[redacted]",
+                            "where": "('o', 'r')"}
+
+
+def test_line_logger_follows_the_level_and_plain_logging(configured_logs, caplog):
+    from reviewbot.app import logs
+
+    logging.getLogger().setLevel(logging.WARNING)
+    logs.LineLogger("reviewbot.webhook").info("webhook accepted", {"pr": 1})
+    assert configured_logs.getvalue() == ""
+    logs._stream = None  # logging not set up by `configure`: records go through logging
+    logging.getLogger().setLevel(logging.INFO)
+    with caplog.at_level(logging.INFO, logger="reviewbot.webhook"):
+        logs.LineLogger("reviewbot.webhook").info("webhook accepted", {"pr": 2})
+    assert [(r.getMessage(), r.pr) for r in caplog.records] == [("webhook accepted", 2)]

@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import json
 
+import orjson
 import pytest
 
-from reviewbot.app import keys
+from reviewbot.app import keys, payloads
 from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO
-from reviewbot.app.webhook import Malformed, route, signature, verify
-from tests.app.conftest import APP_ID, pr_event, require_fixture
+from reviewbot.app.webhook import Malformed, parse, route, signature, verify
+from reviewbot.render import COMMENT_MARKER
+from tests.app.conftest import APP_ID, WEBHOOKS, pr_event, require_fixture
 
 
 def test_signature_matches_githubs_documented_vector():
@@ -164,3 +166,89 @@ def test_real_payloads_route(tmp_path):
     assert job.head_sha == group["merge_group"]["head_sha"]
     action = require_fixture("check_run.requested_action")
     assert route("check_run", action, "d", str(action["check_run"]["app"]["id"])).job is None
+
+
+HANDLED = ("pull_request", "check_run", "check_suite", "merge_group", "issue_comment")
+
+
+def _routed(event: str, payload) -> tuple:
+    try:
+        r = route(event, payload, "d", str(APP_ID))
+    except Malformed as exc:
+        return ("malformed", str(exc))
+    return (r.job, r.reason)
+
+
+def _scenarios() -> list[dict]:
+    """One payload per kind of job the router makes, with every field it reads."""
+    repo = {"full_name": "o/r"}
+    pull = {"number": 7, "head": {"ref": "f", "sha": "h" * 40, "repo": {"url": "u"}},
+            "base": {"ref": "main", "sha": "b" * 40,
+                     "repo": {"url": "https://api.github.com/repos/o/r"}}}
+    run = {"app": {"id": APP_ID}, "head_sha": "c" * 40, "external_id": "12"}
+    user = {"login": "u", "type": "User"}
+    return [
+        payloads.pull_request("synchronize", pull, repo, 1),
+        payloads.pull_request("edited", pull, repo, 1,
+                              changes={"base": {"ref": {"from": "dev"}}}),
+        payloads.check_run("rerequested", run, repo, 1, pulls=[pull]),
+        payloads.check_run("requested_action", run, repo, 1, identifier="rerun"),
+        payloads.check_suite("requested", "c" * 40, repo, 1, APP_ID, pulls=[pull]),
+        {"action": "created", "repository": repo, "installation": {"id": 1}, "sender": user,
+         "issue": {"number": 7, "pull_request": {"url": "u"}, "state": "open"},
+         "comment": {"id": 3, "user": user, "body": "@reviewbot recheck"}},
+        {"action": "edited", "repository": repo, "installation": {"id": 1}, "sender": user,
+         "issue": {"number": 7, "pull_request": {"url": "u"}, "state": "open"},
+         "comment": {"id": 3, "user": {"login": "reviewbot[bot]", "type": "Bot"},
+                     "body": f"{COMMENT_MARKER}\n- [x] checked"},
+         "changes": {"body": {"from": f"{COMMENT_MARKER}\n- [ ] checked"}}},
+        {"action": "checks_requested", "repository": repo, "installation": {"id": 1},
+         "merge_group": {"head_sha": "m" * 40, "base_sha": "b" * 40,
+                         "base_ref": "refs/heads/main"}},
+    ]
+
+
+def _bodies() -> list[bytes]:
+    """Real payloads when present; each scenario under every action; and each of its
+    fields replaced by a shape the router does not expect, or a sub-field dropped."""
+    real = sorted(WEBHOOKS.glob("*.json")) if WEBHOOKS.is_dir() else []
+    bodies = [p.read_bytes() for p in real]
+    for payload in _scenarios():
+        bodies += [orjson.dumps({**payload, "action": a}) for a in ACTIONS]
+        for key, value in payload.items():
+            bodies += [orjson.dumps({**payload, key: odd}) for odd in (None, 5, [1], {}, "s")]
+            if isinstance(value, dict):
+                for sub in value:
+                    rest = {k: v for k, v in value.items() if k != sub}
+                    bodies.append(orjson.dumps({**payload, key: rest}))
+                    bodies.append(orjson.dumps({**payload, key: {**value, sub: [1]}}))
+    bodies += [b"[1, 2]", b'"text"', b"{}", b'{"action": null}']
+    return bodies
+
+
+ACTIONS = ("opened", "synchronize", "edited", "rerequested", "requested_action", "requested",
+           "created", "checks_requested", "closed")
+
+
+def test_parse_gives_route_the_values_of_a_full_parse():
+    """`parse` decodes only the routed fields; every routing decision must be the one a
+    full parse gives, under every handled event."""
+    jobs = set()
+    for body in _bodies():
+        full = orjson.loads(body)
+        for event in HANDLED:
+            expected = _routed(event, full)
+            assert _routed(event, parse(body)) == expected, (event, body[:100])
+            if expected[0] not in (None, "malformed"):
+                jobs.add((event, full.get("action")))
+    assert len(jobs) >= 8, jobs  # the scenarios reach every kind of job
+
+
+def test_parse_rejects_what_is_not_json():
+    for body in (b"{not json", b"", b'{"a": 1} x', b"[1", b'{"action": "\xff"}'):
+        with pytest.raises(ValueError):
+            parse(body)
+    # Only the routed fields become objects: the rest of a payload is checked, not built.
+    body = orjson.dumps({"action": "opened", "pull_request": {"number": 7, "title": "t"},
+                         "extra": {"large": ["x"] * 1000}})
+    assert parse(body) == {"action": "opened", "pull_request": {"number": 7}}
