@@ -19,6 +19,7 @@ import sqlite3
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from cachetools import LRUCache
@@ -156,12 +157,31 @@ class SummaryCache:
     """Summaries for the files of any tree, parsed at most once per content."""
 
     def __init__(self, directory: Path | None = None, *, disk: bool = True,
-                 memory_items: int = 50_000, workers: int | None = None):
+                 memory_items: int = 50_000, workers: int | None = None,
+                 resident: bool = False):
+        """`resident=False` forks a pool for each bulk parse and ends it (the CLI: one
+        run, one thread). `resident=True` keeps one pool until `close`, its workers forked
+        by a clean single-threaded server process ("forkserver"), never by this one: safe
+        in a threaded program such as the webhook server, and started once."""
         self.memory: LRUCache = LRUCache(maxsize=memory_items)
         self.results: LRUCache = LRUCache(maxsize=20_000)
         self.disk = DiskStore(directory or default_cache_dir()) if disk else None
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.parsed = 0  # files parsed by this cache (for benchmarks and tests)
+        self.resident = resident
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _resident_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["reviewbot.summary"])
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self._pool
 
     def _lookup_memory(self, blob: str, version: tuple[int, int]) -> ModuleSummary | None:
         hit = self.memory.get(_key(blob, None))
@@ -209,17 +229,17 @@ class SummaryCache:
             w = loads.index(min(loads))
             shares[w].append(i)
             loads[w] += len(jobs[i][1])
-        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        results: list[ModuleSummary | None] = [None] * len(jobs)
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-            futures = [
-                (share, pool.submit(_summarize_batch, [jobs[i] for i in share], version))
-                for share in shares if share
-            ]
-            for share, future in futures:
-                for i, plain in zip(share, future.result(), strict=True):
-                    results[i] = ModuleSummary.from_plain(plain)
-        return results  # type: ignore[return-value]
+        try:
+            if self.resident:
+                return _run_shares(self._resident_pool(), shares, jobs, version)
+            ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+            with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+                return _run_shares(pool, shares, jobs, version)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): parse here this time, and start a
+            # new pool next time.
+            self.close()
+            return [summarize(content, path, version) for path, content in jobs]
 
     def get(self, tree: Tree, path: str, version: tuple[int, int]) -> ModuleSummary:
         blob = tree.blobs[path]
@@ -252,6 +272,17 @@ class SummaryCache:
     def provider(self, tree: Tree):
         """A `SummaryProvider` for the import check over one tree."""
         return lambda path, version: self.get(tree, path, version)
+
+
+def _run_shares(pool: ProcessPoolExecutor, shares: list[list[int]],
+                jobs: list[tuple[str, bytes]], version: tuple[int, int]) -> list[ModuleSummary]:
+    futures = [(share, pool.submit(_summarize_batch, [jobs[i] for i in share], version))
+               for share in shares if share]
+    results: list[ModuleSummary | None] = [None] * len(jobs)
+    for share, future in futures:
+        for i, plain in zip(share, future.result(), strict=True):
+            results[i] = ModuleSummary.from_plain(plain)
+    return results  # type: ignore[return-value]
 
 
 def _summarize_batch(jobs: list[tuple[str, bytes]], version: tuple[int, int]) -> list[tuple]:

@@ -87,3 +87,48 @@ def test_parallel_parse_matches_serial(tmp_path, monkeypatch):
     serial = SummaryCache(disk=False, workers=1)
     for path in files:
         assert parallel.get(tree, path, (3, 12)) == serial.get(tree, path, (3, 12))
+
+
+def test_resident_pool_parses_from_a_thread_and_survives_a_dead_worker(monkeypatch):
+    """The server's cache: its workers come from a forkserver (safe from a threaded
+    process), stay between calls, and a killed worker costs one in-process parse."""
+    import os
+    import signal
+    import threading
+
+    import reviewbot.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "PARALLEL_MIN_BYTES", 0)
+
+    def files(n: int) -> dict[str, str]:
+        return {f"m{n}_{i}.py": f"import os\nX{i} = {n}\n" for i in range(16)}
+
+    resident = SummaryCache(disk=False, workers=2, resident=True)
+    serial = SummaryCache(disk=False, workers=1)
+    seen = []
+
+    def run(n: int) -> None:
+        tree = Tree.from_files(files(n))
+        resident.prefetch(tree, list(files(n)), (3, 12))
+        seen.append((resident._pool, all(
+            resident.get(tree, p, (3, 12)) == serial.get(tree, p, (3, 12))
+            for p in files(n))))
+
+    try:
+        for n in range(2):
+            thread = threading.Thread(target=run, args=(n,))
+            thread.start()
+            thread.join()
+        (pool_a, same_a), (pool_b, same_b) = seen
+        assert same_a and same_b and pool_a is pool_b is not None
+        workers = list(pool_a._processes)
+        assert workers and os.getpid() not in workers
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        run(2)  # the pool is broken: parsed here, correctly
+        assert seen[-1][1] and resident._pool is None
+        run(3)  # and a new pool next time
+        assert seen[-1][1] and resident._pool is not None and resident._pool is not pool_a
+        assert resident.parsed == 4 * 16
+    finally:
+        resident.close()

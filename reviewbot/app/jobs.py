@@ -118,6 +118,8 @@ class Runner:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._summaries is not None:
+            self._summaries.close()
 
     # -- the job ----------------------------------------------------------------------------
 
@@ -277,8 +279,9 @@ class Runner:
 
     def _review(self, base_tree, head_tree, changed, config, base_name, head_name) -> Report:
         if self._summaries is None:  # created in the analysis thread that uses it
-            # workers=1: never fork the server process from a thread
-            self._summaries = SummaryCache(disk=self.disk_cache, workers=1)
+            # resident: parsing workers forked by a forkserver, never by this threaded
+            # process, and kept between jobs
+            self._summaries = SummaryCache(disk=self.disk_cache, resident=True)
         return review(base=base_tree, head=head_tree, changed=changed, config=config,
                       cache=self._summaries, base_name=base_name, head_name=head_name)
 

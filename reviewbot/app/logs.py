@@ -82,8 +82,9 @@ _stream = None  # where `configure` sends the lines
 class LineLogger:
     """`info(message, fields)` for the one line written at request rate (a webhook
     delivery). Once `configure` has set up logging, it writes the JSONFormatter's line
-    straight to the stream, without a LogRecord and the handler chain: about 3 µs instead
-    of 11. Otherwise (tests, another program's logging) it is `Logger.info`."""
+    straight to the stream's bytes, without a LogRecord, the handler chain or a text
+    layer: about 2 µs instead of 11. Otherwise (tests, another program's logging) it is
+    `Logger.info`."""
 
     def __init__(self, name: str):
         self.logger = logging.getLogger(name)
@@ -95,11 +96,18 @@ class LineLogger:
             logger.info(message, extra=fields)
         elif logger.isEnabledFor(logging.INFO):
             now = time.time()
-            line = _dump(_add_fields({"ts": _timestamp(now, (now - int(now)) * 1000),
-                                      "level": "info", "logger": logger.name,
-                                      "message": message}, fields))
-            stream.write(line + "\n")
-            stream.flush()
+            line = orjson.dumps(_add_fields({"ts": _timestamp(now, (now - int(now)) * 1000),
+                                             "level": "info", "logger": logger.name,
+                                             "message": message}, fields), default=str)
+            if b"gh" in line or b"eyJ" in line:  # as `redact` does
+                line = redact(line.decode()).encode()
+            out = getattr(stream, "buffer", None)
+            if out is None:
+                stream.write(line.decode() + "\n")
+            else:
+                stream.flush()  # whatever the text layer holds goes first
+                out.write(line + b"\n")
+            (out or stream).flush()
 
 
 def configure(level: int | None = None, stream=None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -128,16 +129,26 @@ def test_demo_serve_replays_the_incident():
     assert "(1 comment on the PR)" in text
 
 
-@pytest.fixture
-def configured_logs():
-    """`logs.configure` into a buffer; the root logger and the module state restored."""
-    import io
+class _Text(io.TextIOWrapper):
+    """A text stream over bytes, as stderr is: lines may be written to either layer."""
 
+    def __init__(self):
+        super().__init__(io.BytesIO(), encoding="utf-8", line_buffering=True)
+
+    def getvalue(self) -> str:
+        self.flush()
+        return self.buffer.getvalue().decode()
+
+
+@pytest.fixture(params=[io.StringIO, _Text])
+def configured_logs(request):
+    """`logs.configure` into a text-only or a bytes-backed stream; the root logger and the
+    module state restored."""
     from reviewbot.app import logs
 
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logs._stream)
-    out = io.StringIO()
+    out = request.param()
     logs.configure(logging.INFO, stream=out)
     yield out
     root.handlers[:], root.level, logs._stream = saved
@@ -148,9 +159,14 @@ def test_line_logger_writes_the_formatters_line(configured_logs):
 
     fields = {"delivery": "d-1", "pr": 7, "head_sha": "a" * 40, "secret_key": "s",
               "where": ("o", "r")}
+    logging.getLogger("reviewbot.webhook").info("before")
     LineLogger("reviewbot.webhook").info("webhook accepted", fields)
     logging.getLogger("reviewbot.webhook").info("webhook accepted", extra=fields)
-    fast, slow = (json.loads(line) for line in configured_logs.getvalue().splitlines())
+    LineLogger("reviewbot.webhook").info("after", {"token": "ghs_" + "A" * 40})
+    first, fast, slow, last = (json.loads(line)
+                               for line in configured_logs.getvalue().splitlines())
+    assert (first["message"], last["message"], last["token"]) == ("before", "after",
+                                                                  "[redacted]")
     assert fast.pop("ts")[:4] == slow.pop("ts")[:4]
     assert fast == slow == {"level": "info", "logger": "reviewbot.webhook",
                             "message": "webhook accepted", "delivery": "d-1", "pr": 7,
