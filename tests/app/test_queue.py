@@ -61,3 +61,22 @@ def test_delivery_log():
     assert not log.seen("h:1")
     log.mark("h:1")
     assert log.seen("h:1") and not log.seen("h:2")
+
+
+def test_delivery_log_expires_oldest_first_and_stays_bounded():
+    now = [0.0]
+    log = MemoryDeliveryLog(maxsize=3, ttl=10, clock=lambda: now[0])
+    for i in range(3):
+        log.mark(f"h:{i}")
+        now[0] += 1
+    log.mark("h:0")  # re-marked: now the newest
+    log.mark("h:3")  # over maxsize: the oldest (h:1) goes
+    assert [log.seen(f"h:{i}") for i in range(4)] == [True, False, True, True]
+    assert len(log) == 3
+    now[0] = 12.5  # h:2 (marked at 2) is past its 10 s; h:0 and h:3 (at 3) are not
+    assert [log.seen(f"h:{i}") for i in (0, 2, 3)] == [True, False, True]
+    log.mark("h:4")  # marking drops what has expired
+    assert len(log) == 3 and not log.seen("h:2")
+    now[0] = 14
+    log.mark("h:5")
+    assert len(log) == 2 and [log.seen(k) for k in ("h:0", "h:4", "h:5")] == [False, True, True]
