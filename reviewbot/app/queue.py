@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-
 log = logging.getLogger("reviewbot.queue")
 
 
