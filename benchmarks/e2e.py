@@ -30,6 +30,7 @@ from monorepo import generate
 
 from reviewbot.app import keys, payloads
 from reviewbot.app.demo_serve import generate_key, start_app
+from reviewbot.app.github import RetryPolicy
 from reviewbot.app.settings import Settings
 from reviewbot.app.standin import GitHubStandIn
 
@@ -82,10 +83,11 @@ async def main_async(args) -> int:
     secret = secrets.token_hex(16).encode()
     settings = Settings(app_id=str(gh.app_id), private_key=pem, webhook_secret=secret,
                         api_url=gh.base_url, workers=1)
-    runner, url = await start_app(settings)
+    runner, url = await start_app(settings, policy=RetryPolicy(write_gap=args.write_gap))
     py = sum(1 for p in files if p.endswith(".py"))
     print(f"repository: {py} modules, {args.handlers} handlers; "
-          f"{args.latency * 1000:.0f} ms added to every GitHub request")
+          f"{args.latency * 1000:.0f} ms added to every GitHub request, "
+          f"{args.write_gap:g} s between writes to one installation")
     try:
         async with aiohttp.ClientSession() as session:
             for label, number, head in (("cold", 1, head1), ("warm", 2, head2)):
@@ -106,6 +108,8 @@ def main() -> int:
     ap.add_argument("--modules", type=int, default=1500)
     ap.add_argument("--handlers", type=int, default=300)
     ap.add_argument("--latency", type=float, default=0.03)
+    ap.add_argument("--write-gap", type=float, default=1.0,
+                    help="seconds between GitHub writes (REVIEWBOT_WRITE_GAP; default 1)")
     return asyncio.run(main_async(ap.parse_args()))
 
 
