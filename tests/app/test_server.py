@@ -185,3 +185,20 @@ def test_line_logger_follows_the_level_and_plain_logging(configured_logs, caplog
     with caplog.at_level(logging.INFO, logger="reviewbot.webhook"):
         logs.LineLogger("reviewbot.webhook").info("webhook accepted", {"pr": 2})
     assert [(r.getMessage(), r.pr) for r in caplog.records] == [("webhook accepted", 2)]
+
+
+def test_serve_runs_on_uvloop_when_installed(monkeypatch):
+    import asyncio
+    import sys
+
+    from reviewbot.app import server
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    loop = server.event_loop()
+    assert type(loop).__module__.startswith("asyncio")
+    loop.close()
+    monkeypatch.undo()
+    uvloop = pytest.importorskip("uvloop")
+    loop = server.event_loop()
+    assert isinstance(loop, uvloop.Loop) and isinstance(loop, asyncio.AbstractEventLoop)
+    loop.close()
