@@ -269,6 +269,9 @@ class HandlerCheck:
         if imp.guard == CAUGHT:
             return
         path = owner.ref.path or self.handler.source
+        # The failure is kept (on broken modules, in traces): without its traceback, which
+        # holds the frames and so this whole check, it is freed without the cyclic GC.
+        exc.__traceback__ = None
         # The exception propagates through every import statement that is running: one of
         # them may catch it, or run on some paths only.
         self.failure(self.context, path, imp.line, exc, origin=owner.name)
