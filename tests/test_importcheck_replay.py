@@ -139,3 +139,29 @@ def test_a_finished_check_is_freed_without_the_cyclic_gc():
         assert [name for name, _, ref in refs if ref() is not None] == []
     finally:
         gc.enable()
+
+
+def test_the_gc_is_paused_during_a_check_and_restored_after(monkeypatch):
+    import gc
+
+    tree, handlers = build()
+    cache = SummaryCache(disk=False)
+    analysis = Analysis(tree, cache)
+    seen = []
+    original = HandlerCheck.run
+
+    def spy(self):
+        seen.append(gc.isenabled())
+        return original(self)
+
+    monkeypatch.setattr(HandlerCheck, "run", spy)
+    assert gc.isenabled()
+    check_handler(handlers[0], analysis.search(handlers[0]), cache.provider(tree))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_handler(handlers[1], analysis.search(handlers[1]), cache.provider(tree))
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+    assert seen == [False, False]
