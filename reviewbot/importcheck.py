@@ -226,9 +226,8 @@ class HandlerCheck:
         return self.result()
 
     def result(self) -> HandlerResult:
-        files = frozenset(m.ref.path for m in self.modules.values()
-                          if m.ref.path is not None and m.ref.kind != EXTERNAL)
-        paths = {m.name: m.ref.path for m in self.modules.values() if m.ref.path}
+        paths = {name: m.ref.path for name, m in self.modules.items() if m.ref.path}
+        files = frozenset(paths.values())  # external modules have no path
         return HandlerResult(self.handler, files, self.edges, paths, self.errors, self.warnings)
 
     def check_handler_function(self, mod: _Module, func: str) -> None:
