@@ -444,7 +444,10 @@ class HandlerCheck:
 
     def record(self, key: tuple[str, int], marks: tuple[int, ...]) -> None:
         m0, f0, e0, d0, r0, t0, p0 = marks
-        modules = tuple(self._log_modules[m0:])
+        # A failed module's reported_guard can still change in this handler (importing it
+        # again reports at a surer level): keep it as this load left it.
+        modules = tuple((name, copy.copy(mod) if mod.broken is not None else mod)
+                        for name, mod in self._log_modules[m0:])
         own = {name for name, _ in modules}
         refs = tuple(dict.fromkeys(self._log_refs[r0:]))  # replays repeat them upwards
         outside = []

@@ -37,7 +37,14 @@ LAYER = {
     "layer/es/__init__.py": "",
     "layer/es/models.py": "class M: pass\n",
     "layer/opensearch.py": "from es.models import M\n",
+    # a failing module loaded under a guard, then imported again unguarded: the second
+    # import must fail in every handler, whoever recorded the guarded load
+    "layer/inner_broken.py": "import nowhere_pkg\n",
+    "layer/outer_broken.py": "import inner_broken\n",
 }
+
+REIMPORT = ("import os\nif os.environ.get('X'):\n    import outer_broken\nimport inner_broken\n"
+            "def handler(e, c): pass\n")
 
 HANDLERS = {
     "plain": "from common import Model\nimport deep\ndef handler(e, c): pass\n",
@@ -52,6 +59,8 @@ HANDLERS = {
     "lazy": "def handler(e, c):\n    from common import Missing\n    import deep\n",
     "es_first": "import es\nimport opensearch\ndef handler(e, c): pass\n",
     "opensearch_only": "import opensearch\ndef handler(e, c): pass\n",
+    "reimport_1": REIMPORT,
+    "reimport_2": REIMPORT,
 }
 
 
@@ -113,6 +122,9 @@ def test_replays_happen_and_context_is_respected(monkeypatch):
     # recorded where `es` was loaded already, replayed where it is not: the package
     # is still part of the closure
     assert "layer/es/__init__.py" in results["opensearch_only"].files
+    for name in ("reimport_1", "reimport_2"):
+        assert [(f.path, f.kind) for f in results[name].errors] == [
+            ("layer/inner_broken.py", "missing-module")], name
 
 
 def test_a_finished_check_is_freed_without_the_cyclic_gc():
