@@ -14,9 +14,11 @@ module edges between them, which the diff uses to decide which handlers a change
 from __future__ import annotations
 
 import copy
+import gc
 import sys
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from reviewbot.model import Finding, Handler
@@ -87,7 +89,7 @@ class _Module:
 class HandlerResult:
     handler: Handler
     files: frozenset[str]  # repo files loaded by the handler (its import closure)
-    edges: dict[str, set[str]]  # importer module -> imported modules (ancestors included)
+    edges: dict[str, AbstractSet[str]]  # importer -> imported modules (ancestors included)
     paths: dict[str, str]  # module -> file
     errors: list[Finding]
     warnings: list[Finding]
@@ -125,6 +127,7 @@ class _Trace:
     """
 
     modules: tuple[tuple[str, _Module], ...]
+    # What follows concerns only its own modules: a replay applies nothing else.
     findings: tuple[tuple, ...]  # ("plain", origin, ...) or ("fail", origin, guard, ...)
     edges: dict[str, frozenset[str]]  # importer -> imported
     deferred: tuple[tuple[_Module, Import], ...]
@@ -133,6 +136,9 @@ class _Trace:
     outside: tuple[str, ...]  # modules loaded before it that it consulted (were done)
     needs: tuple[str, ...]  # ancestors of its modules that were there before it
     cyclic: bool  # it consulted a module of its own while that was still running
+    names: tuple[str, ...]  # of its modules, in load order
+    by_name: dict[str, _Module]
+    broken: tuple[str, ...]  # its modules that failed, copied on replay: see replay()
 
 
 TraceStore = dict
@@ -220,9 +226,8 @@ class HandlerCheck:
         return self.result()
 
     def result(self) -> HandlerResult:
-        files = frozenset(m.ref.path for m in self.modules.values()
-                          if m.ref.path is not None and m.ref.kind != EXTERNAL)
-        paths = {m.name: m.ref.path for m in self.modules.values() if m.ref.path}
+        paths = {name: m.ref.path for name, m in self.modules.items() if m.ref.path}
+        files = frozenset(paths.values())  # external modules have no path
         return HandlerResult(self.handler, files, self.edges, paths, self.errors, self.warnings)
 
     def check_handler_function(self, mod: _Module, func: str) -> None:
@@ -269,6 +274,9 @@ class HandlerCheck:
         if imp.guard == CAUGHT:
             return
         path = owner.ref.path or self.handler.source
+        # The failure is kept (on broken modules, in traces): without its traceback, which
+        # holds the frames and so this whole check, it is freed without the cyclic GC.
+        exc.__traceback__ = None
         # The exception propagates through every import statement that is running: one of
         # them may catch it, or run on some paths only.
         self.failure(self.context, path, imp.line, exc, origin=owner.name)
@@ -338,7 +346,13 @@ class HandlerCheck:
 
     def edge(self, importer: str | None, target: str) -> None:
         if importer is not None and importer != target:
-            self.edges.setdefault(importer, set()).add(target)
+            known = self.edges.get(importer)
+            if known is None:
+                self.edges[importer] = {target}
+            elif target not in known:
+                if isinstance(known, frozenset):  # shared with a trace: copy before adding
+                    known = self.edges[importer] = set(known)
+                known.add(target)
             self._log_edges.append((importer, target))
 
     def load(self, dotted: str, importer: str | None) -> _Module:
@@ -430,7 +444,10 @@ class HandlerCheck:
 
     def record(self, key: tuple[str, int], marks: tuple[int, ...]) -> None:
         m0, f0, e0, d0, r0, t0, p0 = marks
-        modules = tuple(self._log_modules[m0:])
+        # A failed module's reported_guard can still change in this handler (importing it
+        # again reports at a surer level): keep it as this load left it.
+        modules = tuple((name, copy.copy(mod) if mod.broken is not None else mod)
+                        for name, mod in self._log_modules[m0:])
         own = {name for name, _ in modules}
         refs = tuple(dict.fromkeys(self._log_refs[r0:]))  # replays repeat them upwards
         outside = []
@@ -443,18 +460,23 @@ class HandlerCheck:
             else:
                 outside.append(name)
         self.traces[key] = _Trace(
-            modules, tuple(self._log_findings[f0:]), _edge_map(self._log_edges[e0:]),
-            tuple(self._log_deferred[d0:]), refs, tuple(dict.fromkeys(self._log_tops[t0:])),
-            tuple(dict.fromkeys(outside)),
-            tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own), cyclic)
+            modules, tuple(f for f in self._log_findings[f0:] if f[1] in own),
+            {k: v for k, v in _edge_map(self._log_edges[e0:]).items() if k in own},
+            tuple(d for d in self._log_deferred[d0:] if d[0].name in own), refs,
+            tuple(dict.fromkeys(self._log_tops[t0:])), tuple(dict.fromkeys(outside)),
+            tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own), cyclic,
+            tuple(name for name, _ in modules), dict(modules),
+            tuple(name for name, mod in modules if mod.broken is not None))
 
     def replay(self, trace: _Trace) -> bool:
         """Apply a recorded load if it would come out the same here; False if not."""
         modules = self.modules
-        for name, _ in trace.modules:
-            present = modules.get(name)
-            if present is not None and (trace.cyclic or present.status != DONE):
-                return False
+        fresh = modules.keys().isdisjoint(trace.names)  # the usual case: none loaded yet
+        if not fresh:
+            for name in trace.names:
+                present = modules.get(name)
+                if present is not None and (trace.cyclic or present.status != DONE):
+                    return False
         for name in trace.outside:
             present = modules.get(name)
             if present is None or present.status != DONE:
@@ -467,16 +489,18 @@ class HandlerCheck:
         for name, ref in trace.tops:
             if find(name) != ref:
                 return False
-        new: dict[str, _Module] = {}
-        for name, mod in trace.modules:
-            if name not in modules:
-                if mod.broken is not None:  # its reported_guard is per handler
-                    mod = copy.copy(mod)
-                modules[name] = new[name] = mod
-                self._index[name] = len(self._log_modules)
-                self._log_modules.append((name, mod))
+        new = trace.by_name
+        if trace.broken or not fresh:
+            new = {name: mod for name, mod in new.items() if name not in modules}
+            for name in trace.broken:  # its reported_guard is per handler
+                if name in new:
+                    new[name] = copy.copy(new[name])
+        start = len(self._log_modules)
+        modules.update(new)
+        self._index.update(zip(new, range(start, start + len(new)), strict=True))
+        self._log_modules.extend(new.items())
         for entry in trace.findings:
-            if entry[1] not in new:
+            if not fresh and entry[1] not in new:
                 continue
             if entry[0] == "plain":
                 _, origin, error, path, line, kind, message = entry
@@ -487,12 +511,12 @@ class HandlerCheck:
         edges = self.edges
         log = self._log_edges
         for importer, targets in trace.edges.items():
-            if importer in new:
+            if fresh or importer in new:
                 known = edges.get(importer)
                 if known is None:
-                    edges[importer] = set(targets)
+                    edges[importer] = targets  # shared until edge() adds to it
                 else:
-                    known.update(targets)
+                    edges[importer] = known | targets
                 log.append((importer, targets))
         for owner, imp in trace.deferred:
             mod = new.get(owner.name)
@@ -649,5 +673,14 @@ def _edge_map(log: list[tuple[str, str | frozenset[str]]]) -> dict[str, frozense
 
 def check_handler(handler: Handler, search: SearchPath, summaries: SummaryProvider,
                   traces: TraceStore | None = None) -> HandlerResult:
-    return HandlerCheck(handler, search, summaries, traces).run()
+    # A check leaves no reference cycles behind (its garbage goes by refcount), so the
+    # cyclic GC has nothing to find while it runs; paused, it does not walk the growing
+    # store of traces again and again (a fifth of the time on botocore + moto).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return HandlerCheck(handler, search, summaries, traces).run()
+    finally:
+        if was_enabled:
+            gc.enable()
 

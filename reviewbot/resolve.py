@@ -63,7 +63,8 @@ class SearchPath:
     """Module resolution for one ordered list of import roots."""
 
     def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: Container[str],
-                 extensions: ExtensionIndex, probes: dict | None = None):
+                 extensions: ExtensionIndex, probes: dict | None = None,
+                 submodules: dict | None = None):
         self.tree = tree
         self.roots = tuple(r for r in roots if tree.isdir(r))
         # sys.path entries, each a group of folders merged into one directory, the first
@@ -83,6 +84,9 @@ class SearchPath:
         self.extensions = extensions
         # (folder, name) -> what that folder holds; shared by search paths over one tree
         self._probes: dict = probes if probes is not None else {}
+        # (dotted, parent) -> a submodule's resolution, which depends on its parent alone
+        # (not on the roots): shared the same way, so each handler does not search again.
+        self._submodules: dict = submodules if submodules is not None else {}
         self._cache: dict[str, ModuleRef | NotFound] = {}
 
     def _probe(self, folder: str, name: str) -> tuple | str | None:
@@ -146,7 +150,13 @@ class SearchPath:
         cached = self._cache.get(dotted)
         if cached is not None:
             return cached
-        result = self._find(dotted, parent)
+        if parent is None:
+            result = self._find(dotted, parent)
+        else:
+            key = (dotted, parent)
+            result = self._submodules.get(key)
+            if result is None:
+                result = self._submodules[key] = self._find(dotted, parent)
         self._cache[dotted] = result
         return result
 

@@ -107,6 +107,7 @@ class Analysis:
     _root_sigs: dict[str, str] = field(default_factory=dict)
     _prefetched: set = field(default_factory=set)  # (version, root) already summarised
     _probes: dict = field(default_factory=dict)
+    _submodules: dict = field(default_factory=dict)
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
         """Summarise every Python file under the handlers' roots, in one batch per call;
@@ -140,7 +141,8 @@ class Analysis:
             if self._extensions is None:
                 self._extensions = ExtensionIndex(self.tree)
             third = requirement_modules(self.tree, handler.roots) | frozenset(self.third_party)
-            sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes)
+            sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes,
+                            self._submodules)
             self._search[key] = sp
         return sp
 

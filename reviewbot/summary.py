@@ -723,10 +723,15 @@ def _literal_strings(node: ast.expr) -> list[str] | None:
     return None
 
 
+_PACKAGE_DUNDERS = MODULE_DUNDERS | {"__path__"}
+# no file: `__file__` is None and `__cached__` is never set
+_NAMESPACE_DUNDERS = (MODULE_DUNDERS - {"__cached__"}) | {"__path__"}
+
+
 def module_dunders(is_package: bool, namespace: bool = False) -> frozenset[str]:
-    if namespace:  # no file: `__file__` is None and `__cached__` is never set
-        return (MODULE_DUNDERS - {"__cached__"}) | {"__path__"}
-    return MODULE_DUNDERS | {"__path__"} if is_package else MODULE_DUNDERS
+    if namespace:
+        return _NAMESPACE_DUNDERS
+    return _PACKAGE_DUNDERS if is_package else MODULE_DUNDERS
 
 
 STDLIB_NAMES = frozenset(sys.stdlib_module_names)

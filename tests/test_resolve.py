@@ -243,3 +243,21 @@ def test_layers_merge_as_lambda_extracts_them(case, tmp_path):
         expected = verdict.replace(opt_path + "m.py", "l2/python/m.py").replace(
             str(tmp_path / "repo") + "/", "")
         assert result.errors[0].message == f"Unable to import module 'main': {expected}"
+
+
+def test_search_paths_share_submodule_resolutions_by_parent():
+    """Search paths over one tree share what a package's submodules resolve to: the
+    answer depends on the parent package's folders, not on the roots that found it."""
+    tree = Tree.from_files({
+        "fa/pkg/__init__.py": "", "fa/pkg/x.py": "",
+        "fb/pkg/__init__.py": "",
+        "layer/lib/__init__.py": "", "layer/lib/y.py": "",
+    })
+    extensions, probes, shared = ExtensionIndex(tree), {}, {}
+    a = SearchPath(tree, ("fa", "layer"), frozenset(), extensions, probes, shared)
+    b = SearchPath(tree, ("fb", "layer"), frozenset(), extensions, probes, shared)
+    assert find(a, "pkg.x").path == "fa/pkg/x.py"
+    assert isinstance(find(b, "pkg.x"), NotFound)  # another `pkg`: its own answer
+    first = find(a, "lib.y")
+    assert find(b, "lib.y") is first  # the same `lib`: the same answer, found once
+    assert {name for name, _ in shared} == {"pkg.x", "lib.y"}
