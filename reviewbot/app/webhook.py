@@ -117,7 +117,8 @@ _decode_routed = msgspec.json.Decoder(_Routed).decode
 
 
 def parse(body: bytes) -> Any:
-    """What `route` needs of the body. Raises ValueError when the body is not JSON."""
+    """What `route` needs of the body. Raises ValueError when the body is not JSON.
+    Strings it skips are not checked for valid UTF-8: the body is signed by GitHub."""
     try:
         return _decode_routed(body)
     except msgspec.ValidationError:
