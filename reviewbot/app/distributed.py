@@ -6,8 +6,9 @@ jobs. Semantics, on top of SAQ:
 - idempotent: the SAQ job key is `<repo>#<pr>@<head sha>` (`<repo>@<sha>` without a PR),
   and SAQ refuses a key that is queued or running, so one head is checked once at a time;
 - supersede: the latest head enqueued per PR is kept in the store; enqueuing a newer head
-  aborts a still-queued job for the older one. The runner also drops any job whose SHA is
-  no longer the PR's head on GitHub (the authority: webhooks are not ordered);
+  aborts a still-queued job for the older one. A forced job (a re-run a user asked for)
+  neither supersedes nor is superseded. The runner also drops any unforced job whose SHA
+  is no longer the PR's head on GitHub (the authority: webhooks are not ordered);
 - retries with backoff: an exception that escapes a job is retried by SAQ (`retries`,
   exponential backoff with jitter from `retry_delay` up to `retry_backoff` seconds);
 - dead workers: a running job sends a heartbeat; a job without one for `heartbeat`
@@ -103,7 +104,8 @@ class DistributedQueue:
         from saq.job import Job as SaqJob
         from saq.job import Status
 
-        if job.pr_number is not None and job.head_sha:
+        if job.pr_number is not None and job.head_sha and not job.force:
+            # As in the embedded queue, a forced job neither supersedes nor is superseded.
             older = await self.store.swap(f"latest:{job.repo}#{job.pr_number}", job.head_sha,
                                           LATEST_TTL)
             if older and older != job.head_sha:
@@ -119,6 +121,8 @@ class DistributedQueue:
         queued = await self.queue.job(self.key(older))
         if queued is None or queued.status != Status.QUEUED:
             return  # running (the runner drops it if the head moved) or gone
+        if (queued.kwargs or {}).get("job", {}).get("force"):
+            return
         await self.queue.abort(queued, "superseded by a newer head")
         self.superseded += 1
         log.info("job superseded by a newer head", extra={

@@ -149,7 +149,9 @@ class EmbeddedQueue:
         key = job.key
         if key in self._pending or key in self._running:
             return False
-        if job.pr_number is not None and job.comment_id is None:
+        if job.pr_number is not None and job.comment_id is None and not job.force:
+            # A forced job (a re-run a user asked for, on whatever head) neither supersedes
+            # nor is superseded: arrival order says nothing about which head is newer.
             pr_key = (job.repo, job.pr_number)
             older = self._latest.get(pr_key)
             if older is not None and older != key and older in self._pending:

@@ -151,6 +151,30 @@ async def test_queue_is_idempotent_and_a_newer_head_supersedes(backend_url, qnam
         await backend.close()
 
 
+async def test_forced_jobs_neither_supersede_nor_are_superseded(backend_url, qname):
+    """A re-run a user asked for on an older head, around a push: both heads run."""
+    from saq.job import Status
+
+    from reviewbot.app.distributed import DistributedQueue, open_backend
+
+    backend = await open_backend(backend_url, qname(backend_url))
+    queue = DistributedQueue(backend, heartbeat=5)
+    try:
+        pushed = job(sha="2" * 40)
+        assert await queue.enqueue(pushed) is True
+        rerun = job(sha="1" * 40, force=True)  # arrives after the newer head
+        assert await queue.enqueue(rerun) is True
+        newest = job(sha="3" * 40)
+        assert await queue.enqueue(newest) is True  # supersedes the push, not the re-run
+        assert queue.superseded == 1
+        states = [(await backend.queue.job(queue.key(j))) for j in (pushed, rerun, newest)]
+        assert states[0] is None or states[0].status == Status.ABORTED
+        assert [s.status for s in states[1:]] == [Status.QUEUED, Status.QUEUED]
+        assert await queue.latest_head("acme/x", 1) == "3" * 40
+    finally:
+        await backend.close()
+
+
 async def test_worker_runs_jobs_and_retries_failures_with_backoff(redis_url, qname,
                                                                   monkeypatch):
     """An exception that escapes a job is retried by SAQ; the retry resumes the run."""

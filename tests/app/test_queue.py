@@ -56,6 +56,30 @@ async def test_close_drains_then_cancels():
         raise AssertionError("a closed queue accepted a job")
 
 
+async def test_forced_jobs_neither_supersede_nor_are_superseded():
+    """A re-run on an older head arriving after a push must not drop the push's job, and
+    the push must not drop the re-run: arrival order is not head order."""
+    gate = asyncio.Event()
+    done: list[str] = []
+
+    async def handler(j: Job):
+        await gate.wait()
+        done.append(j.head_sha)
+
+    q = EmbeddedQueue(handler, workers=1)
+    await q.start()
+    assert await q.enqueue(job("a"))  # running
+    await asyncio.sleep(0)
+    assert await q.enqueue(job("c"))  # the push, queued
+    assert await q.enqueue(job("b", force=True))  # a re-run of an older head
+    assert await q.enqueue(job("old", force=True))
+    assert await q.enqueue(job("d"))  # a newer push supersedes "c" only
+    gate.set()
+    await q.join()
+    assert done == ["a", "b", "old", "d"] and q.superseded == 1
+    await q.close(grace=1)
+
+
 def test_delivery_log():
     log = MemoryDeliveryLog(ttl=60)
     assert not log.seen("h:1")
