@@ -145,12 +145,15 @@ class DiskStore:
             pass
         return out
 
-    def put_variant(self, key: str, variant: str, value: tuple) -> None:
-        if self._db is None:
+    def put_variants(self, items: list[tuple[str, str, tuple]]) -> None:
+        """(key, variant, value) rows in one transaction: one WAL commit, not one each."""
+        if self._db is None or not items:
             return
-        with contextlib.suppress(sqlite3.Error):
-            self._db.execute("INSERT OR REPLACE INTO results (key, variant, data) "
-                             "VALUES (?, ?, ?)", (key, variant, _encode(value)))
+        with contextlib.suppress(sqlite3.Error), self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO results (key, variant, data) "
+                                 "VALUES (?, ?, ?)",
+                                 [(k, v, _encode(value)) for k, v, value in items])
 
 
 class SummaryCache:
@@ -170,6 +173,7 @@ class SummaryCache:
         self.parsed = 0  # files parsed by this cache (for benchmarks and tests)
         self.resident = resident
         self._pool: ProcessPoolExecutor | None = None
+        self._unwritten: list[tuple[str, str, tuple]] = []  # outcomes not on disk yet
 
     def close(self) -> None:
         if self._pool is not None:
@@ -262,12 +266,21 @@ class SummaryCache:
         return out
 
     def put_result(self, key: str, variant: str, value: tuple) -> None:
+        """Kept in memory now, on disk at the next `flush` (or every 500)."""
         variants = self.results.get(key)
         if variants is None:
             variants = self.results[key] = {}
         variants[variant] = value
         if self.disk is not None:
-            self.disk.put_variant(key, variant, value)
+            self._unwritten.append((key, variant, value))
+            if len(self._unwritten) >= 500:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the outcomes kept since the last flush to disk."""
+        rows, self._unwritten = self._unwritten, []
+        if self.disk is not None:
+            self.disk.put_variants(rows)
 
     def provider(self, tree: Tree):
         """A `SummaryProvider` for the import check over one tree."""

@@ -45,12 +45,19 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
     """Review `head` against its merge base with `base` (default: the default branch)."""
     repo = GitRepo(path)
     refs = resolve_refs(repo, base, head)
-    config = load_config(repo.tree(refs.base))
-    head_tree = repo.tree(refs.head)
+    trees: dict[str, Tree] = {}  # by commit: the base tip is usually the merge base too
+
+    def tree(commit: str) -> Tree:
+        if commit not in trees:
+            trees[commit] = repo.tree(commit)
+        return trees[commit]
+
+    config = load_config(tree(refs.base))
+    head_tree = tree(refs.head)
     if refs.merge_base == refs.head:
         base_tree, changed = head_tree, {}
     else:
-        base_tree = repo.tree(refs.merge_base)
+        base_tree = tree(refs.merge_base)
         changed = repo.changed_files(refs.merge_base, refs.head)
     return review(base=base_tree, head=head_tree, changed=changed, config=config,
                   cache=cache or SummaryCache(), check_all=check_all,

@@ -151,6 +151,7 @@ class Analysis:
         result = self._results.get(handler)
         if result is None:
             result = self._results[handler] = self._run(handler)
+            self.cache.flush()
         return result
 
     def _run(self, handler: Handler) -> HandlerResult:
@@ -186,6 +187,7 @@ class Analysis:
                 closure = Closure(result.files, tuple(result.errors), tuple(result.warnings))
                 self._closures[h] = closure
             out[h] = closure
+        self.cache.flush()  # the new outcomes, in one transaction
         return out
 
     def _key(self, handler: Handler) -> str:

@@ -132,3 +132,15 @@ def test_resident_pool_parses_from_a_thread_and_survives_a_dead_worker(monkeypat
         assert resident.parsed == 4 * 16
     finally:
         resident.close()
+
+
+def test_outcomes_reach_disk_in_one_write_at_flush(tmp_path):
+    first = SummaryCache(tmp_path)
+    for i in range(3):
+        first.put_result(f"k{i}", "v", (("a.py",), "d", (), ()))
+    assert first.get_results(["k0"]) == {"k0": {"v": (("a.py",), "d", (), ())}}  # memory
+    assert SummaryCache(tmp_path).get_results(["k0", "k2"]) == {"k0": {}, "k2": {}}
+    first.flush()
+    assert SummaryCache(tmp_path).get_results(["k0", "k2"]) == {
+        "k0": {"v": (("a.py",), "d", (), ())}, "k2": {"v": (("a.py",), "d", (), ())}}
+    first.flush()  # nothing left to write
