@@ -12,7 +12,8 @@ def job(head: str, pr: int | None = 7, **kw) -> Job:
                base_sha="b" * 40, event="pull_request", delivery_id="d", **kw)
 
 
-async def test_same_key_is_queued_once_and_newer_head_supersedes():
+async def gated_queue() -> tuple[EmbeddedQueue, asyncio.Event, list[str]]:
+    """One worker that finishes nothing until the gate opens, and the heads it ran."""
     gate = asyncio.Event()
     done: list[str] = []
 
@@ -22,6 +23,11 @@ async def test_same_key_is_queued_once_and_newer_head_supersedes():
 
     q = EmbeddedQueue(handler, workers=1)
     await q.start()
+    return q, gate, done
+
+
+async def test_same_key_is_queued_once_and_newer_head_supersedes():
+    q, gate, done = await gated_queue()
     assert await q.enqueue(job("a"))  # taken by the worker, waits on the gate
     await asyncio.sleep(0)
     assert not await q.enqueue(job("a"))  # running: same key
@@ -59,15 +65,7 @@ async def test_close_drains_then_cancels():
 async def test_forced_jobs_neither_supersede_nor_are_superseded():
     """A re-run on an older head arriving after a push must not drop the push's job, and
     the push must not drop the re-run: arrival order is not head order."""
-    gate = asyncio.Event()
-    done: list[str] = []
-
-    async def handler(j: Job):
-        await gate.wait()
-        done.append(j.head_sha)
-
-    q = EmbeddedQueue(handler, workers=1)
-    await q.start()
+    q, gate, done = await gated_queue()
     assert await q.enqueue(job("a"))  # running
     await asyncio.sleep(0)
     assert await q.enqueue(job("c"))  # the push, queued
