@@ -21,7 +21,7 @@ from reviewbot.app import keys, logs
 from reviewbot.app.queue import DeliveryLog, Job, JobQueue, maybe_await
 
 log = logging.getLogger("reviewbot.webhook")
-deliveries_log = logs.LineLogger("reviewbot.webhook")  # the line per accepted delivery
+delivery_lines = logs.LineLogger("reviewbot.webhook")  # a line per delivery (not the dedupe)
 
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more; bigger is not from GitHub
@@ -342,7 +342,7 @@ async def handle(request: web.Request) -> web.Response:
 
     dedupe_key = f"{headers.get('X-GitHub-Hook-ID', '')}:{delivery}"
     if await maybe_await(deliveries.seen(dedupe_key)):
-        deliveries_log.info("webhook duplicate delivery", ctx)
+        delivery_lines.info("webhook duplicate delivery", ctx)
         return _reply(202, "duplicate", event, metrics)
     try:
         routed = route(event, payload, delivery, settings.app_id)
@@ -362,7 +362,7 @@ async def handle(request: web.Request) -> web.Response:
         return _reply(503, "enqueue_failed", event, metrics)
     await maybe_await(deliveries.mark(dedupe_key))
     outcome = "queued" if fresh else "already_queued"
-    deliveries_log.info("webhook accepted", {**job.log_extra(), "outcome": outcome,
+    delivery_lines.info("webhook accepted", {**job.log_extra(), "outcome": outcome,
                                              "action": job.action})
     return _reply(202, outcome, event, metrics)
 
