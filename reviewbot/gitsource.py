@@ -104,12 +104,22 @@ class GitRepo:
             pos = end + 1 + size + 1
         return {path: by_oid[oid] for path, oid in wanted.items()}
 
-    def changed_files(self, a: str, b: str) -> dict[str, str]:
-        """path -> status letter (A, M, D, T) for files that differ between two commits."""
-        out = self._run_bytes("diff", "--name-status", "--no-renames", "-z", a, b)
-        parts = out.split(b"\0")
+    def tree_after(self, base: Tree, a: str, b: str) -> tuple[Tree, dict[str, str]]:
+        """The tree of commit `b` and path -> status letter (A, M, D, T) of the files
+        that differ from commit `a`, from `a`'s listed tree and one `git diff-tree`:
+        listing a second whole tree costs more than applying a pull request's diff."""
+        out = self._run_bytes("diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", a, b)
+        blobs = dict(base.blobs)
         changed: dict[str, str] = {}
+        parts = out.split(b"\0")
         for i in range(0, len(parts) - 1, 2):
-            status = parts[i].decode()[:1]
-            changed[parts[i + 1].decode("utf-8", "surrogateescape")] = status
-        return changed
+            # ":<old mode> <new mode> <old id> <new id> <status>", then the path
+            _, mode, _, oid, status = parts[i].decode().split(" ")
+            path = parts[i + 1].decode("utf-8", "surrogateescape")
+            changed[path] = status[:1]
+            if mode in ("000000", "120000", "160000"):  # gone, a symlink, a submodule
+                blobs.pop(path, None)
+            else:
+                blobs[path] = oid
+        return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
+                    name=b), changed

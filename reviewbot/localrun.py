@@ -53,12 +53,12 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         return trees[commit]
 
     config = load_config(tree(refs.base))
-    head_tree = tree(refs.head)
     if refs.merge_base == refs.head:
-        base_tree, changed = head_tree, {}
+        base_tree = head_tree = tree(refs.head)
+        changed: dict[str, str] = {}
     else:
         base_tree = tree(refs.merge_base)
-        changed = repo.changed_files(refs.merge_base, refs.head)
+        head_tree, changed = repo.tree_after(base_tree, refs.merge_base, refs.head)
     return review(base=base_tree, head=head_tree, changed=changed, config=config,
                   cache=cache or SummaryCache(), check_all=check_all,
                   base_name=refs.merge_base, head_name=refs.head)

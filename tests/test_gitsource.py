@@ -44,7 +44,26 @@ def test_changed_files_and_merge_base(make_repo):
     repo.commit({"other.py": "main moved on\n"})
     git = GitRepo(repo.path)
     assert git.merge_base("main", "pr") == base
-    assert git.changed_files(base, head) == {"a.py": "M", "b.py": "D", "c.py": "A"}
+    tree, changed = git.tree_after(git.tree(base), base, head)
+    assert changed == {"a.py": "M", "b.py": "D", "c.py": "A"}
+    assert tree.blobs == git.tree(head).blobs and tree.name == head
+    assert tree.read_many(["a.py", "c.py"]) == {"a.py": b"3\n", "c.py": b"4\n"}
+
+
+def test_tree_after_drops_what_becomes_a_symlink_and_takes_what_stops_being_one(make_repo):
+    repo = make_repo()
+    repo.write({"real.py": "X = 1\n", "was_file.py": "Y = 1\n"})
+    (repo.path / "was_link.py").symlink_to("real.py")
+    base = repo.commit()
+    (repo.path / "was_file.py").unlink()
+    (repo.path / "was_file.py").symlink_to("real.py")
+    (repo.path / "was_link.py").unlink()
+    head = repo.commit({"was_link.py": "Z = 1\n"})
+    git = GitRepo(repo.path)
+    tree, changed = git.tree_after(git.tree(base), base, head)
+    assert changed == {"was_file.py": "T", "was_link.py": "T"}
+    assert tree.blobs == git.tree(head).blobs
+    assert set(tree.blobs) == {"real.py", "was_link.py"}
 
 
 def test_unknown_ref_and_not_a_repo(make_repo, tmp_path):
