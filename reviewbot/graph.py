@@ -86,7 +86,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
         handlers = find_handlers(tree, config).handlers
     analysis = Analysis(tree, cache, config.third_party)
     analysis.prefetch(handlers)
-    results = {h: analysis.check(h) for h in handlers}
+    results = analysis.checks(handlers)
     closures = {h: (r.edges, r.paths) for h, r in results.items()}
     graph = graph_from_closures(closures, config, changed=changed, affected=affected,
                                 modules=modules)

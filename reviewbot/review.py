@@ -108,6 +108,7 @@ class Analysis:
     _prefetched: set = field(default_factory=set)  # (version, root) already summarised
     _probes: dict = field(default_factory=dict)
     _submodules: dict = field(default_factory=dict)
+    _keys: dict[Handler, str] = field(default_factory=dict)
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
         """Summarise every Python file under the handlers' roots, in one batch per call;
@@ -148,11 +149,19 @@ class Analysis:
 
     def check(self, handler: Handler) -> HandlerResult:
         """The full check of one handler, import graph included."""
-        result = self._results.get(handler)
-        if result is None:
-            result = self._results[handler] = self._run(handler)
-            self.cache.flush()
-        return result
+        return self.checks([handler])[handler]
+
+    def checks(self, handlers: Iterable[Handler]) -> dict[Handler, HandlerResult]:
+        """Full checks of many handlers; their new outcomes are written in one
+        transaction."""
+        out = {}
+        for h in handlers:
+            result = self._results.get(h)
+            if result is None:
+                result = self._results[h] = self._run(h)
+            out[h] = result
+        self.cache.flush()
+        return out
 
     def _run(self, handler: Handler) -> HandlerResult:
         self.prefetch([handler])
@@ -163,11 +172,24 @@ class Analysis:
         return result
 
     def closures(self, handlers: list[Handler],
-                 changed: frozenset[str] | set[str] = frozenset()) -> dict[Handler, Closure]:
+                 changed: frozenset[str] | set[str] = frozenset(),
+                 peer: Analysis | None = None) -> dict[Handler, Closure]:
         """Closures and findings of many handlers, from the result cache where it is valid.
         Full results (import graphs) are kept only for handlers that load a `changed` file:
-        the others' are not needed again."""
+        the others' are not needed again.
+
+        `peer` is an analysis of another tree (a pull request's head, for its base): a
+        closure it holds for the same handler, under the same key, holds here too when
+        none of its files differs between the trees, with no cache read or hashing."""
         keys = {h: self._key(h) for h in handlers if h not in self._closures}
+        if peer is not None:
+            differing = _differing(self.tree.blobs, peer.tree.blobs)
+            for h, key in list(keys.items()):
+                theirs = peer._closures.get(h)
+                if (theirs is not None and peer._key(h) == key
+                        and theirs.files.isdisjoint(differing)):
+                    self._closures[h] = theirs
+                    del keys[h]
         found = self.cache.get_results(list(set(keys.values())))
         for h, key in keys.items():
             closure = self._valid(h, found.get(key))
@@ -191,6 +213,12 @@ class Analysis:
         return out
 
     def _key(self, handler: Handler) -> str:
+        key = self._keys.get(handler)
+        if key is None:
+            key = self._keys[handler] = self._make_key(handler)
+        return key
+
+    def _make_key(self, handler: Handler) -> str:
         roots = handler.roots
         parts = [
             ENGINE, handler.handler, repr(roots),
@@ -278,7 +306,7 @@ def review(
     if changed_paths:
         base_closures = before.closures(
             [base_by_name[h.name] for h in head_set.handlers if h.name in base_by_name],
-            changed_paths)
+            changed_paths, peer=after)
 
     # A changed requirements file changes which third-party imports resolve.
     requirements = {p for p in changed_paths
@@ -297,6 +325,7 @@ def review(
 
     shared = _shared_changes(changed, config, loaders, before, after, head_set.handlers)
     shared_paths = {s.path for s in shared}
+    after.checks(h for h, _, reached in runs if reached)  # for their chains
     statuses: list[HandlerStatus] = []
     errors: list[Finding] = []
     warnings: list[Finding] = []
@@ -330,6 +359,13 @@ def review(
 
 
 _DEPLOYMENT_SUFFIXES = (".yml", ".yaml", ".json", ".template", ".tf", ".tfvars")
+
+
+def _differing(a: Mapping[str, str], b: Mapping[str, str]) -> set[str]:
+    """Paths whose content differs between two trees' blob maps, or that only one has."""
+    out = {p for p, blob in a.items() if b.get(p) != blob}
+    out.update(p for p in b if p not in a)
+    return out
 
 
 def _under_any(path: str, roots: tuple[str, ...]) -> bool:

@@ -87,6 +87,32 @@ def test_handler_that_dropped_an_import_is_still_affected_by_base_closure():
     assert status(report)["c"][0] is True
 
 
+def test_deleting_an_imported_module_affects_its_importer_and_breaks_it():
+    """At the head the handler no longer loads the deleted file, and nothing it loads
+    there changed: only its base closure says it is affected, and the base's closure must
+    come from the base, not from the head's."""
+    head = {p: t for p, t in BASE.items() if p != "lib/common/extra.py"}
+    report = run(BASE, head)
+    assert status(report) == {"a": (False, ()), "b": (True, ("main", "common.extra")),
+                              "c": (False, ())}
+    assert [(e.handler, e.kind) for e in report.errors] == [("b", "missing-module")]
+
+
+def test_base_outcomes_are_taken_from_the_head_only_where_no_loaded_file_differs(
+        monkeypatch):
+    import reviewbot.review as review_mod
+
+    checked = []
+    real = review_mod.check_handler
+    monkeypatch.setattr(review_mod, "check_handler",
+                        lambda h, *a, **k: checked.append(h.name) or real(h, *a, **k))
+    head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
+    report = run(BASE, head)
+    # a and b are checked once, at the head; c loads the edited file, so twice
+    assert sorted(checked) == ["a", "b", "c", "c"]
+    assert status(report)["c"] == (True, ("main", "solo"))
+
+
 def test_module_used_by_one_handler_is_not_shared_without_globs():
     head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
     report = run(BASE, head)
