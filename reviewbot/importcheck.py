@@ -13,11 +13,12 @@ module edges between them, which the diff uses to decide which handlers a change
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -671,16 +672,23 @@ def _edge_map(log: list[tuple[str, str | frozenset[str]]]) -> dict[str, frozense
     return {k: frozenset(v) for k, v in merged.items()}
 
 
-def check_handler(handler: Handler, search: SearchPath, summaries: SummaryProvider,
-                  traces: TraceStore | None = None) -> HandlerResult:
-    # A check leaves no reference cycles behind (its garbage goes by refcount), so the
-    # cyclic GC has nothing to find while it runs; paused, it does not walk the growing
-    # store of traces again and again (a fifth of the time on botocore + moto).
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Checks leave no reference cycles behind (their garbage goes by refcount), so the
+    cyclic GC has nothing to find while they run; paused, it does not walk the growing
+    store of traces again and again (a fifth of the time on botocore + moto). Callers
+    that check many handlers pause it around the whole batch."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return HandlerCheck(handler, search, summaries, traces).run()
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def check_handler(handler: Handler, search: SearchPath, summaries: SummaryProvider,
+                  traces: TraceStore | None = None) -> HandlerResult:
+    with gc_paused():
+        return HandlerCheck(handler, search, summaries, traces).run()
 

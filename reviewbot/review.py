@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import Config
-from reviewbot.importcheck import HandlerResult, check_handler
+from reviewbot.importcheck import HandlerResult, check_handler, gc_paused
 from reviewbot.model import (
     Finding,
     Handler,
@@ -155,11 +155,12 @@ class Analysis:
         """Full checks of many handlers; their new outcomes are written in one
         transaction."""
         out = {}
-        for h in handlers:
-            result = self._results.get(h)
-            if result is None:
-                result = self._results[h] = self._run(h)
-            out[h] = result
+        with gc_paused():
+            for h in handlers:
+                result = self._results.get(h)
+                if result is None:
+                    result = self._results[h] = self._run(h)
+                out[h] = result
         self.cache.flush()
         return out
 
@@ -198,17 +199,19 @@ class Analysis:
         # Summarise what the misses need in one batch (parsed in parallel when cold).
         self.prefetch([h for h in handlers if h not in self._closures])
         out = {}
-        for h in handlers:
-            closure = self._closures.get(h)
-            if closure is None:
-                # Keep the closure, not the import graph: only affected handlers need
-                # that (for their chain), and checking them again is a replay.
-                result = self._results.get(h) or self._run(h)
-                if result.files & changed:
-                    self._results[h] = result
-                closure = Closure(result.files, tuple(result.errors), tuple(result.warnings))
-                self._closures[h] = closure
-            out[h] = closure
+        with gc_paused():
+            for h in handlers:
+                closure = self._closures.get(h)
+                if closure is None:
+                    # Keep the closure, not the import graph: only affected handlers need
+                    # that (for their chain), and checking them again is a replay.
+                    result = self._results.get(h) or self._run(h)
+                    if result.files & changed:
+                        self._results[h] = result
+                    closure = Closure(result.files, tuple(result.errors),
+                                      tuple(result.warnings))
+                    self._closures[h] = closure
+                out[h] = closure
         self.cache.flush()  # the new outcomes, in one transaction
         return out
 
@@ -262,7 +265,9 @@ class Analysis:
         return None
 
     def _store(self, handler: Handler, result: HandlerResult) -> None:
-        files = tuple(sorted(result.files))
+        # In load order, which is the same in every run over the same files: as stable a
+        # variant key as a sorted order, without sorting hundreds of paths per handler.
+        files = tuple(dict.fromkeys(result.paths.values()))
         digest = self._files_digest(files)
         if digest is None:
             return
