@@ -1,4 +1,4 @@
-"""Module summaries cached by content id, in memory and on disk.
+"""Module summaries (and configuration files) cached by content id, in memory and on disk.
 
 Blob ids name content, so an entry never goes stale: a second run over the same commit,
 or a pull request that changes one file, re-parses only what it has not seen. Entries are
@@ -24,6 +24,9 @@ from pathlib import Path
 
 from cachetools import LRUCache
 
+from reviewbot import config as config_module
+from reviewbot import model as model_module
+from reviewbot.config import Config, config_from_plain, config_to_plain, parse_config
 from reviewbot.summary import SUMMARY_VERSION, ModuleSummary, summarize
 from reviewbot.tree import Tree
 
@@ -38,8 +41,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "reviewbot"
 
 
-# Summaries are trusted only by the summariser that wrote them.
+# Summaries are trusted only by the summariser that wrote them, configurations only by
+# the parser (and the model) that wrote them.
 _SUMMARISER = hashlib.sha1(Path(summarize.__code__.co_filename).read_bytes()).hexdigest()[:12]
+_CONFIG_PARSER = hashlib.sha1(b"".join(
+    Path(m.__file__).read_bytes() for m in (config_module, model_module))).hexdigest()[:12]
 
 
 def _key(blob: str, version: tuple[int, int] | None) -> str:
@@ -85,6 +91,7 @@ class DiskStore:
             db.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, data BLOB)")
             db.execute("CREATE TABLE IF NOT EXISTS results "
                        "(key TEXT, variant TEXT, data BLOB, PRIMARY KEY (key, variant))")
+            db.execute("CREATE TABLE IF NOT EXISTS configs (key TEXT PRIMARY KEY, data BLOB)")
             self._db = db
         except (OSError, sqlite3.Error) as exc:
             print(f"reviewbot: cache disabled ({self.path}: {exc})", file=sys.stderr)
@@ -127,6 +134,23 @@ class DiskStore:
             pass
 
 
+    def get_config(self, key: str):
+        """A configuration in plain form stored by `put_config`, or None."""
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT data FROM configs WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return _decode(row[0]) if row and isinstance(row[0], bytes) else None
+
+    def put_config(self, key: str, value: tuple) -> None:
+        if self._db is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("INSERT OR REPLACE INTO configs (key, data) VALUES (?, ?)",
+                             (key, _encode(value)))
+
     def get_variants(self, keys: list[str]) -> dict[str, dict[str, tuple]]:
         if self._db is None or not keys:
             return {}
@@ -168,6 +192,7 @@ class SummaryCache:
         in a threaded program such as the webhook server, and started once."""
         self.memory: LRUCache = LRUCache(maxsize=memory_items)
         self.results: LRUCache = LRUCache(maxsize=20_000)
+        self.configs: LRUCache = LRUCache(maxsize=256)  # configuration files, in plain form
         self.disk = DiskStore(directory or default_cache_dir()) if disk else None
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.parsed = 0  # files parsed by this cache (for benchmarks and tests)
@@ -281,6 +306,27 @@ class SummaryCache:
         rows, self._unwritten = self._unwritten, []
         if self.disk is not None:
             self.disk.put_variants(rows)
+
+    def config(self, tree: Tree, path: str) -> Config:
+        """The configuration file `path` of `tree`, parsed and validated once per content:
+        kept in plain form by blob id (and the parser's source, as summaries are)."""
+        key = f"{tree.blobs[path]}:{_CONFIG_PARSER}:{path}"
+        plain = self.configs.get(key)
+        if plain is None and self.disk is not None:
+            plain = self.disk.get_config(key)
+        if plain is not None:
+            try:
+                config = config_from_plain(plain)
+            except (TypeError, ValueError):
+                pass  # the wrong shape is a miss, as corruption is
+            else:
+                self.configs[key] = plain
+                return config
+        config = parse_config(tree.read(path), path)  # ConfigError is never cached
+        plain = self.configs[key] = config_to_plain(config)
+        if self.disk is not None:
+            self.disk.put_config(key, plain)
+        return config
 
     def provider(self, tree: Tree):
         """A `SummaryProvider` for the import check over one tree."""

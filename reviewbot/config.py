@@ -9,7 +9,7 @@ than a failing one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import yaml
 
@@ -56,6 +56,23 @@ class Config:
         if not self.shared:
             return None
         return any(glob_regex(g).fullmatch(path) for g in self.shared)
+
+
+def config_to_plain(config: Config) -> tuple:
+    """A marshal-friendly form (builtin containers only) for the disk cache."""
+    values = [getattr(config, f.name) for f in fields(Config)]
+    values[0] = tuple(tuple(getattr(h, f.name) for f in fields(Handler)) for h in values[0])
+    return tuple(values)
+
+
+def config_from_plain(data: tuple) -> Config:
+    """The inverse of `config_to_plain`; TypeError or ValueError for any other shape."""
+    names = [f.name for f in fields(Config)]
+    if not isinstance(data, tuple) or len(data) != len(names):
+        raise ValueError("not a plain config")
+    values = dict(zip(names, data, strict=True))
+    values["handlers"] = tuple(Handler(*h) for h in values["handlers"])
+    return Config(**values)
 
 
 _HANDLER_KEYS = {"name", "handler", "root", "paths", "runtime", "environment"}

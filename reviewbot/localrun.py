@@ -34,9 +34,11 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
     return Refs(base_id, repo.merge_base(base_id, head_id), head_id)
 
 
-def load_config(tree: Tree) -> Config:
+def load_config(tree: Tree, cache: SummaryCache | None = None) -> Config:
     if CONFIG_PATH not in tree:
         return Config()
+    if cache is not None:
+        return cache.config(tree, CONFIG_PATH)
     return parse_config(tree.read(CONFIG_PATH), CONFIG_PATH)
 
 
@@ -52,7 +54,8 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
             trees[commit] = repo.tree(commit)
         return trees[commit]
 
-    config = load_config(tree(refs.base))
+    cache = cache or SummaryCache()
+    config = load_config(tree(refs.base), cache)
     if refs.merge_base == refs.head:
         base_tree = head_tree = tree(refs.head)
         changed: dict[str, str] = {}
@@ -60,7 +63,7 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         base_tree = tree(refs.merge_base)
         head_tree, changed = repo.tree_after(base_tree, refs.merge_base, refs.head)
     return review(base=base_tree, head=head_tree, changed=changed, config=config,
-                  cache=cache or SummaryCache(), check_all=check_all,
+                  cache=cache, check_all=check_all,
                   base_name=refs.merge_base, head_name=refs.head)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from reviewbot.cache import SummaryCache
 from reviewbot.summary import summarize
 from reviewbot.tree import Tree
@@ -144,3 +146,43 @@ def test_outcomes_reach_disk_in_one_write_at_flush(tmp_path):
     assert SummaryCache(tmp_path).get_results(["k0", "k2"]) == {
         "k0": {"v": (("a.py",), "d", (), ())}, "k2": {"v": (("a.py",), "d", (), ())}}
     first.flush()  # nothing left to write
+
+
+CONFIG_TEXT = """\
+discover: false
+third_party: [requests]
+layers: {shared: lib}
+handlers:
+  - {name: a, handler: main.handler, root: fa, paths: [lib], environment: {STAGE: dev}}
+  - {name: b, handler: src/app.run, root: fb, runtime: python3.11}
+"""
+
+
+def test_a_configuration_is_parsed_once_per_content_and_comes_back_equal(tmp_path,
+                                                                         monkeypatch):
+    import reviewbot.cache as cache_mod
+    from reviewbot.config import ConfigError, parse_config
+
+    calls = []
+    monkeypatch.setattr(cache_mod, "parse_config",
+                        lambda text, path: calls.append(path) or parse_config(text, path))
+    tree = Tree.from_files({".github/reviewbot.yml": CONFIG_TEXT})
+    first = SummaryCache(tmp_path).config(tree, ".github/reviewbot.yml")
+    again = SummaryCache(tmp_path).config(tree, ".github/reviewbot.yml")  # a new process
+    assert again == first == parse_config(CONFIG_TEXT)
+    assert again.handlers[0].environment == (("STAGE", "dev"),)
+    assert len(calls) == 1
+    # a corrupt entry is parsed again, not trusted
+    [db_path] = tmp_path.glob("*.sqlite")
+    db = sqlite3.connect(db_path)
+    db.execute("UPDATE configs SET data = ?", (b"garbage",))
+    db.commit()
+    db.close()
+    assert SummaryCache(tmp_path).config(tree, ".github/reviewbot.yml") == first
+    assert len(calls) == 2
+    # an invalid file raises every time: errors are not cached
+    bad = Tree.from_files({".github/reviewbot.yml": "handlers: 3\n"})
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="handlers"):
+            SummaryCache(tmp_path).config(bad, ".github/reviewbot.yml")
+    assert len(calls) == 4
