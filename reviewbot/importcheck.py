@@ -140,7 +140,7 @@ class _Trace:
     deferred: tuple[tuple[_Module, Import], ...]
     refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
     tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
-    outside: tuple[str, ...]  # modules loaded before it that it consulted (were done)
+    outside: frozenset[str]  # modules loaded before it that it consulted (were done)
     needs: tuple[str, ...]  # ancestors of its modules that were there before it
     cyclic: bool  # it consulted a module of its own while that was still running
     names: tuple[str, ...]  # of its modules, in load order
@@ -192,6 +192,7 @@ class HandlerCheck:
         self._recording: list[list] = []
         self.version = handler.python_version
         self.modules: dict[str, _Module] = {}
+        self._unfinished: set[str] = set()  # of self.modules, those not DONE (running, failed)
         self.edges: dict[str, set[str]] = {}
         self.errors: list[Finding] = []
         self.warnings: list[Finding] = []
@@ -422,6 +423,7 @@ class HandlerCheck:
             summary = self.summaries(ref.path, self.version)
         mod = _Module(ref, summary)
         self.modules[dotted] = mod
+        self._unfinished.add(dotted)
         self._index[dotted] = len(self._log_modules)
         self._log_modules.append((dotted, mod))
         if summary is not None:
@@ -437,6 +439,7 @@ class HandlerCheck:
                 raise _Silent()
             self.execute(mod)
         mod.status = DONE
+        self._unfinished.discard(dotted)
         tainted = self._recording.pop()[2]
         if not tainted and key not in self.traces:
             self.record(key, marks)
@@ -470,7 +473,7 @@ class HandlerCheck:
             modules, tuple(f for f in self._log_findings[f0:] if f[1] in own),
             {k: v for k, v in _edge_map(self._log_edges[e0:]).items() if k in own},
             tuple(d for d in self._log_deferred[d0:] if d[0].name in own), refs,
-            tuple(dict.fromkeys(self._log_tops[t0:])), tuple(dict.fromkeys(outside)),
+            tuple(dict.fromkeys(self._log_tops[t0:])), frozenset(outside),
             tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own), cyclic,
             tuple(name for name, _ in modules), dict(modules),
             tuple(name for name, mod in modules if mod.broken is not None))
@@ -484,10 +487,8 @@ class HandlerCheck:
                 present = modules.get(name)
                 if present is not None and (trace.cyclic or present.status != DONE):
                     return False
-        for name in trace.outside:
-            present = modules.get(name)
-            if present is None or present.status != DONE:
-                return False
+        if not (modules.keys() >= trace.outside and self._unfinished.isdisjoint(trace.outside)):
+            return False
         for name in trace.needs:
             present = modules.get(name)
             if present is None or present.status == FAILED:
