@@ -1,6 +1,6 @@
 """Every module of installed packages taken as a Lambda handler: false errors and speed.
 
-    python benchmarks/realpackage.py botocore moto [--verify]
+    python benchmarks/realpackage.py botocore moto [--verify] [--repeat 3]
 
 Builds a tree from the packages' files in site-packages, takes every module as a handler
 (the site-packages folder as its code root, every other installed distribution as an
@@ -15,6 +15,7 @@ import argparse
 import ast
 import importlib.metadata
 import resource
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -31,6 +32,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("packages", nargs="+")
     ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     site = Path(sysconfig.get_paths()["purelib"])
     tree = directory_tree(site, only=tuple(args.packages))
@@ -47,10 +49,6 @@ def main() -> int:
                         runtime=runtime) for m in modules]
     sources = [tree.read(p) for p in tree.blobs if p.endswith(".py")]
     size = sum(map(len, sources))
-    t0 = time.perf_counter()
-    for source in sources:
-        ast.parse(source)
-    floor = time.perf_counter() - t0
     grimp_s = None
     try:
         import grimp
@@ -60,29 +58,48 @@ def main() -> int:
         grimp_s = time.perf_counter() - t0
     except ImportError:
         pass
-    t0 = time.perf_counter()
-    analysis = Analysis(tree, SummaryCache(disk=False), tuple(others))
-    analysis.prefetch(handlers)
-    t1 = time.perf_counter()
-    errors, warnings = {}, {}
-    closures = analysis.closures(handlers)  # as `check --all` runs them
-    for h in handlers:
-        result = closures[h]
-        for f in result.errors:
-            if f.kind != "missing-handler":
-                errors.setdefault((f.path, f.line, f.message.split(": ", 1)[-1]), h.name)
-        for f in result.warnings:
-            warnings.setdefault((f.path, f.line, f.kind), h.name)
-    t2 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The floor and a cold run in alternation, each run's ratio to the floor beside it:
+    # this machine's speed drifts by tens of per cent within seconds.
+    runs = []
+    outcome = None
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        for source in sources:
+            ast.parse(source)
+        floor = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        analysis = Analysis(tree, SummaryCache(disk=False), tuple(others))
+        analysis.prefetch(handlers)
+        t1 = time.perf_counter()
+        closures = analysis.closures(handlers)  # as `check --all` runs them
+        t2 = time.perf_counter()
+        runs.append((floor, t1 - t0, t2 - t1))
+        if len(runs) == 1:  # later runs' parsing workers fork a parent the first one grew
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        errors, warnings = {}, {}
+        for h in handlers:
+            result = closures[h]
+            for f in result.errors:
+                if f.kind != "missing-handler":
+                    errors.setdefault((f.path, f.line, f.message.split(": ", 1)[-1]), h.name)
+            for f in result.warnings:
+                warnings.setdefault((f.path, f.line, f.kind), h.name)
+        assert outcome is None or outcome == (errors, warnings), "runs disagree"
+        outcome = (errors, warnings)
+        del analysis, closures
+    floor, summaries, checks = (statistics.median(r[i] for r in runs) for i in range(3))
+    ratio = statistics.median((s + c) / f for f, s, c in runs)
     print(f"modules: {len(modules)}  source: {size / 1e6:.1f} MB")
+    print(f"medians of {args.repeat} runs, each against a floor measured beside it")
     print(f"parse floor (ast.parse, 1 process): {floor:.2f} s")
     if grimp_s is not None:
         print(f"grimp build_graph (module graph only, no name checks): {grimp_s:.2f} s")
-    print(f"reviewbot: summaries {t1 - t0:.2f} s + checks of {len(handlers)} handlers "
-          f"{t2 - t1:.2f} s = {t2 - t0:.2f} s ({(t2 - t0) / floor:.2f}x the floor)")
-    print(f"peak RSS: {peak:.0f} MB (parsing workers: {peak_children:.0f} MB each at most)")
+    print(f"reviewbot: summaries {summaries:.2f} s + checks of {len(handlers)} handlers "
+          f"{checks:.2f} s ({ratio:.2f}x the floor; runs: "
+          f"{', '.join(f'{(s + c) / f:.2f}x' for f, s, c in runs)})")
+    print(f"peak RSS of the first run: {peak:.0f} MB (parsing workers: {peak_children:.0f} MB "
+          f"each at most)")
     print(f"distinct import errors: {len(errors)}  warnings: {len(warnings)}")
     confirmed = 0
     for (path, line, message), handler in sorted(errors.items()):
