@@ -133,7 +133,6 @@ class DiskStore:
         except sqlite3.Error:
             pass
 
-
     def get_config(self, key: str):
         """A configuration in plain form stored by `put_config`, or None."""
         if self._db is None:

@@ -704,4 +704,3 @@ def check_handler(handler: Handler, search: SearchPath, summaries: SummaryProvid
                   traces: TraceStore | None = None) -> HandlerResult:
     with gc_paused():
         return HandlerCheck(handler, search, summaries, traces).run()
-
