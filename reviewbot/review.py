@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from array import array
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import Config
+from reviewbot.forkshare import fork_share
 from reviewbot.importcheck import HandlerResult, check_handler, gc_paused
 from reviewbot.model import (
     Finding,
@@ -83,6 +86,30 @@ class Closure:
     errors: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
 
+    @classmethod
+    def of(cls, result: HandlerResult) -> Closure:
+        return cls(result.files, tuple(result.errors), tuple(result.warnings))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A check's closure and findings as stored; `result`, with the import graph, only
+    when the check ran in this process."""
+
+    # In load order, which is the same in every run over the same files: as stable a
+    # variant key as a sorted order, without sorting hundreds of paths per handler.
+    files: tuple[str, ...]
+    errors: tuple[Finding, ...]
+    warnings: tuple[Finding, ...]
+    result: HandlerResult | None = None
+
+    @classmethod
+    def of(cls, result: HandlerResult, keep: AbstractSet[str] | None = None) -> _Outcome:
+        """`keep`: keep `result` only if it loads one of these files (None: always)."""
+        kept = result if keep is None or not result.files.isdisjoint(keep) else None
+        return cls(tuple(dict.fromkeys(result.paths.values())), tuple(result.errors),
+                   tuple(result.warnings), kept)
+
 
 @dataclass
 class Analysis:
@@ -109,6 +136,7 @@ class Analysis:
     _probes: dict = field(default_factory=dict)
     _submodules: dict = field(default_factory=dict)
     _keys: dict[Handler, str] = field(default_factory=dict)
+    _path_index: dict[str, int] | None = None
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
         """Summarise every Python file under the handlers' roots, in one batch per call;
@@ -165,12 +193,15 @@ class Analysis:
         return out
 
     def _run(self, handler: Handler) -> HandlerResult:
+        result = self._check(handler)
+        self._store(handler, _Outcome.of(result))
+        return result
+
+    def _check(self, handler: Handler) -> HandlerResult:
         self.prefetch([handler])
         traces = self._traces.setdefault(handler.python_version, {})
-        result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
-                               traces)
-        self._store(handler, result)
-        return result
+        return check_handler(handler, self.search(handler), self.cache.provider(self.tree),
+                             traces)
 
     def closures(self, handlers: list[Handler],
                  changed: frozenset[str] | set[str] = frozenset(),
@@ -197,23 +228,48 @@ class Analysis:
             if closure is not None:
                 self._closures[h] = closure
         # Summarise what the misses need in one batch (parsed in parallel when cold).
-        self.prefetch([h for h in handlers if h not in self._closures])
-        out = {}
+        misses = list(dict.fromkeys(h for h in handlers if h not in self._closures))
+        self.prefetch(misses)
+        for h in misses:
+            if h in self._results:
+                self._closures[h] = Closure.of(self._results[h])
+        todo = [h for h in misses if h not in self._closures]
         with gc_paused():
-            for h in handlers:
-                closure = self._closures.get(h)
-                if closure is None:
-                    # Keep the closure, not the import graph: only affected handlers need
-                    # that (for their chain), and checking them again is a replay.
-                    result = self._results.get(h) or self._run(h)
-                    if result.files & changed:
-                        self._results[h] = result
-                    closure = Closure(result.files, tuple(result.errors),
-                                      tuple(result.warnings))
-                    self._closures[h] = closure
-                out[h] = closure
+            # Keep the import graph only for handlers that load a changed file (their
+            # chain; when the check ran in the forked child, `check` runs it again).
+            def run(h: Handler) -> _Outcome:
+                return _Outcome.of(self._check(h), keep=changed)
+
+            if self.cache.resident:  # a threaded server: no fork
+                outcomes = [run(h) for h in todo]
+            else:  # many cold checks: on two cores (see forkshare)
+                outcomes = fork_share(todo, run, self._pack, self._unpack,
+                                      in_child=self._in_child)
+            for h, outcome in zip(todo, outcomes, strict=True):
+                self._store(h, outcome)
+                self._closures[h] = Closure(frozenset(outcome.files), outcome.errors,
+                                            outcome.warnings)
+                if outcome.result is not None:
+                    self._results[h] = outcome.result
         self.cache.flush()  # the new outcomes, in one transaction
-        return out
+        return {h: self._closures[h] for h in handlers}
+
+    def _in_child(self) -> None:
+        self.cache.disk = None  # a SQLite connection must not be used across fork
+
+    def _pack(self, outcome: _Outcome) -> tuple:
+        """An outcome as the forked child sends it: files as indices into the tree's
+        sorted paths (a few bytes each, not a string each)."""
+        if self._path_index is None:
+            self._path_index = {p: i for i, p in enumerate(self._under(""))}
+        index = self._path_index
+        files = array("I", [index[f] for f in outcome.files]).tobytes()
+        return files, outcome.errors, outcome.warnings
+
+    def _unpack(self, packed: tuple) -> _Outcome:
+        files, errors, warnings = packed
+        paths = self._under("")
+        return _Outcome(tuple(paths[i] for i in array("I", files)), errors, warnings)
 
     def _key(self, handler: Handler) -> str:
         key = self._keys.get(handler)
@@ -264,16 +320,14 @@ class Analysis:
                 continue  # a malformed entry is a miss
         return None
 
-    def _store(self, handler: Handler, result: HandlerResult) -> None:
-        # In load order, which is the same in every run over the same files: as stable a
-        # variant key as a sorted order, without sorting hundreds of paths per handler.
-        files = tuple(dict.fromkeys(result.paths.values()))
-        digest = self._files_digest(files)
+    def _store(self, handler: Handler, outcome: _Outcome) -> None:
+        digest = self._files_digest(outcome.files)
         if digest is None:
             return
         plain = lambda fs: tuple((f.path, f.line, f.kind, f.message) for f in fs)  # noqa: E731
-        self.cache.put_result(self._key(handler), digest,
-                              (files, digest, plain(result.errors), plain(result.warnings)))
+        self.cache.put_result(self._key(handler), digest, (outcome.files, digest,
+                                                          plain(outcome.errors),
+                                                          plain(outcome.warnings)))
 
     def summary(self, path: str, version: tuple[int, int]) -> ModuleSummary | None:
         if path not in self.tree.blobs or not path.endswith(".py"):
