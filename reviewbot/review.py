@@ -99,16 +99,10 @@ class _Outcome:
     # In load order, which is the same in every run over the same files: as stable a
     # variant key as a sorted order, without sorting hundreds of paths per handler.
     files: tuple[str, ...]
+    digest: str | None  # of the files' blob ids (None: one is not in the tree)
     errors: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
     result: HandlerResult | None = None
-
-    @classmethod
-    def of(cls, result: HandlerResult, keep: AbstractSet[str] | None = None) -> _Outcome:
-        """`keep`: keep `result` only if it loads one of these files (None: always)."""
-        kept = result if keep is None or not result.files.isdisjoint(keep) else None
-        return cls(tuple(dict.fromkeys(result.paths.values())), tuple(result.errors),
-                   tuple(result.warnings), kept)
 
 
 @dataclass
@@ -194,8 +188,16 @@ class Analysis:
 
     def _run(self, handler: Handler) -> HandlerResult:
         result = self._check(handler)
-        self._store(handler, _Outcome.of(result))
+        self._store(handler, self._outcome(result))
         return result
+
+    def _outcome(self, result: HandlerResult, keep: AbstractSet[str] | None = None
+                 ) -> _Outcome:
+        """`keep`: keep `result` only if it loads one of these files (None: always)."""
+        files = tuple(dict.fromkeys(result.paths.values()))
+        kept = result if keep is None or not result.files.isdisjoint(keep) else None
+        return _Outcome(files, self._files_digest(files), tuple(result.errors),
+                        tuple(result.warnings), kept)
 
     def _check(self, handler: Handler) -> HandlerResult:
         self.prefetch([handler])
@@ -238,7 +240,7 @@ class Analysis:
             # Keep the import graph only for handlers that load a changed file (their
             # chain; when the check ran in the forked child, `check` runs it again).
             def run(h: Handler) -> _Outcome:
-                return _Outcome.of(self._check(h), keep=changed)
+                return self._outcome(self._check(h), keep=changed)
 
             if self.cache.resident:  # a threaded server: no fork
                 outcomes = [run(h) for h in todo]
@@ -264,12 +266,12 @@ class Analysis:
             self._path_index = {p: i for i, p in enumerate(self._under(""))}
         index = self._path_index
         files = array("I", [index[f] for f in outcome.files]).tobytes()
-        return files, outcome.errors, outcome.warnings
+        return files, outcome.digest, outcome.errors, outcome.warnings
 
     def _unpack(self, packed: tuple) -> _Outcome:
-        files, errors, warnings = packed
+        files, digest, errors, warnings = packed
         paths = self._under("")
-        return _Outcome(tuple(paths[i] for i in array("I", files)), errors, warnings)
+        return _Outcome(tuple(paths[i] for i in array("I", files)), digest, errors, warnings)
 
     def _key(self, handler: Handler) -> str:
         key = self._keys.get(handler)
@@ -321,7 +323,7 @@ class Analysis:
         return None
 
     def _store(self, handler: Handler, outcome: _Outcome) -> None:
-        digest = self._files_digest(outcome.files)
+        digest = outcome.digest
         if digest is None:
             return
         plain = lambda fs: tuple((f.path, f.line, f.kind, f.message) for f in fs)  # noqa: E731
