@@ -25,8 +25,10 @@ from pathlib import Path
 from cachetools import LRUCache
 
 from reviewbot import config as config_module
+from reviewbot import forkshare
 from reviewbot import model as model_module
 from reviewbot.config import Config, config_from_plain, config_to_plain, parse_config
+from reviewbot.importcheck import gc_paused
 from reviewbot.summary import SUMMARY_VERSION, ModuleSummary, summarize
 from reviewbot.tree import Tree
 
@@ -185,8 +187,9 @@ class SummaryCache:
     def __init__(self, directory: Path | None = None, *, disk: bool = True,
                  memory_items: int = 50_000, workers: int | None = None,
                  resident: bool = False):
-        """`resident=False` forks a pool for each bulk parse and ends it (the CLI: one
-        run, one thread). `resident=True` keeps one pool until `close`, its workers forked
+        """`resident=False` parses a bulk in this process and forked copies of it (the
+        CLI: one run, one thread; a pool that ends with the parse where fork is not
+        available). `resident=True` keeps one pool until `close`, its workers forked
         by a clean single-threaded server process ("forkserver"), never by this one: safe
         in a threaded program such as the webhook server, and started once."""
         self.memory: LRUCache = LRUCache(maxsize=memory_items)
@@ -249,6 +252,14 @@ class SummaryCache:
         total = sum(len(c) for _, c in jobs)
         if self.workers < 2 or total < PARALLEL_MIN_BYTES or len(jobs) < 8:
             return [summarize(content, path, version) for path, content in jobs]
+        if not self.resident and forkshare.available():
+            # The CLI: this process parses too, beside forked copies of it, and keeps its
+            # share without sending it anywhere (a fifth less time than a pool of two).
+            with gc_paused():
+                return forkshare.fork_share(
+                    jobs, lambda job: summarize(job[1], job[0], version),
+                    ModuleSummary.to_plain, ModuleSummary.from_plain,
+                    processes=self.workers)
         # Interleave by size so each worker gets a similar share of bytes.
         order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][1]))
         shares: list[list[int]] = [[] for _ in range(self.workers)]

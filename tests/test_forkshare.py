@@ -21,7 +21,7 @@ def square_with_pid(x: int) -> tuple[int, int]:
 def test_chunks_are_shared_with_a_child_and_results_keep_their_order():
     items = list(range(40))
     results = fork_share(items, square_with_pid, pack=lambda r: r, unpack=lambda r: r,
-                         chunk=3)
+                         chunk=3, processes=2)
     assert [value for value, _ in results] == [x * x for x in items]
     pids = [pid for _, pid in results]
     assert os.getpid() in pids and len(set(pids)) == 2  # both did some
@@ -37,7 +37,7 @@ def test_results_cross_as_packed_and_are_unpacked():
         return (x, os.getpid() == parent)
 
     results = fork_share(list(range(20)), run, pack=lambda r: r[0],
-                         unpack=lambda x: (x, "unpacked"), chunk=2)
+                         unpack=lambda x: (x, "unpacked"), chunk=2, processes=2)
     assert [x for x, _ in results] == list(range(20))
     assert {how for _, how in results} == {True, "unpacked"}
 
@@ -93,3 +93,10 @@ def test_an_error_here_stops_the_child_and_propagates(monkeypatch):
     [pid] = forked
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # killed and reaped: nothing left behind
+
+
+def test_three_processes_share_the_chunks():
+    results = fork_share(list(range(60)), square_with_pid, pack=lambda r: r,
+                         unpack=lambda r: r, chunk=2, processes=3)
+    assert [value for value, _ in results] == [x * x for x in range(60)]
+    assert len({pid for _, pid in results}) == 3
