@@ -77,6 +77,9 @@ def _engine_fingerprint() -> str:
 ENGINE = _engine_fingerprint()
 
 
+SPLIT_WITH_CHANGES = 256  # cold checks of a PR split over the cores from this many
+
+
 @dataclass(frozen=True)
 class Closure:
     """What a check found, without the import graph: enough to tell whether a change
@@ -242,9 +245,12 @@ class Analysis:
             def run(h: Handler) -> _Outcome:
                 return self._outcome(self._check(h), keep=changed)
 
-            if self.cache.resident:  # a threaded server: no fork
+            # A threaded server never forks. In a warm pull request the misses are the
+            # handlers that load a changed file, whose graphs are needed here: a child's
+            # share would be checked twice, so a small batch with changes stays here.
+            if self.cache.resident or (changed and len(todo) < SPLIT_WITH_CHANGES):
                 outcomes = [run(h) for h in todo]
-            else:  # many cold checks: on two cores (see forkshare)
+            else:  # many cold checks: over the cores (see forkshare)
                 outcomes = fork_share(todo, run, self._pack, self._unpack,
                                       in_child=self._in_child)
             for h, outcome in zip(todo, outcomes, strict=True):
