@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not forkshare.available(), reason="needs Linux a
 
 
 def square_with_pid(x: int) -> tuple[int, int]:
-    time.sleep(0.005)  # long enough for both processes to take chunks
+    time.sleep(0.01)  # long enough for every process to take chunks
     return x * x, os.getpid()
 
 
@@ -33,7 +33,7 @@ def test_results_cross_as_packed_and_are_unpacked():
     parent = os.getpid()
 
     def run(x):
-        time.sleep(0.005)
+        time.sleep(0.01)
         return (x, os.getpid() == parent)
 
     results = fork_share(list(range(20)), run, pack=lambda r: r[0],
