@@ -72,7 +72,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     diff = base is not None or head is not None
     if diff:
         refs = resolve_refs(repo, base, head)
-        config = load_config(repo.tree(refs.base))
+        config = load_config(repo.tree(refs.base), cache)  # check_repo reuses it
         report = check_repo(repo_path, base, head, cache=cache)
         commit = report.head
         handlers = tuple(s.handler for s in report.handlers)
@@ -82,7 +82,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     else:
         commit = repo.resolve(ref or "HEAD")
         tree = repo.tree(commit)
-        config = load_config(tree)
+        config = load_config(tree, cache)
         handlers = find_handlers(tree, config).handlers
     analysis = Analysis(tree, cache, config.third_party)
     analysis.prefetch(handlers)
