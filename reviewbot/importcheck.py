@@ -501,6 +501,9 @@ class HandlerCheck:
         shared = not trace.broken and fresh  # every recorded module object, as it is
         if not shared:
             new = {name: mod for name, mod in new.items() if name not in modules}
+            # The modules skipped are used as they are here: a load recorded around this
+            # one depends on their being loaded, as on any module it consulted.
+            self._log_refs.extend((name, False) for name in trace.names if name not in new)
             for name in trace.broken:  # its reported_guard is per handler
                 if name in new:
                     new[name] = _copy(new[name])

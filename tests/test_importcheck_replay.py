@@ -41,6 +41,11 @@ LAYER = {
     # import must fail in every handler, whoever recorded the guarded load
     "layer/inner_broken.py": "import nowhere_pkg\n",
     "layer/outer_broken.py": "import inner_broken\n",
+    # h_mid recorded loading h_leaf; replayed in part where h_leaf is loaded already, so
+    # the load of h_top around it depends on h_leaf being there
+    "layer/h_leaf.py": "X = 1\n",
+    "layer/h_mid.py": "import h_leaf\n",
+    "layer/h_top.py": "import h_mid\n",
 }
 
 REIMPORT = ("import os\nif os.environ.get('X'):\n    import outer_broken\nimport inner_broken\n"
@@ -61,6 +66,9 @@ HANDLERS = {
     "opensearch_only": "import opensearch\ndef handler(e, c): pass\n",
     "reimport_1": REIMPORT,
     "reimport_2": REIMPORT,
+    "hole_mid": "import h_mid\ndef handler(e, c): pass\n",
+    "hole_leaf_then_top": "import h_leaf\nimport h_top\ndef handler(e, c): pass\n",
+    "hole_top": "import h_top\ndef handler(e, c): pass\n",
 }
 
 
