@@ -136,8 +136,11 @@ class _Trace:
     modules: tuple[tuple[str, _Module], ...]
     # What follows concerns only its own modules: a replay applies nothing else.
     findings: tuple[tuple, ...]  # ("plain", origin, ...) or ("fail", origin, guard, ...)
-    edges: dict[str, frozenset[str]]  # importer -> imported
+    edges: dict[str, frozenset[str]]  # importer -> imported (settled deferreds' included)
     deferred: tuple[tuple[_Module, Import], ...]
+    # The deferred imports a fresh replay still has to run: the others only bind names
+    # its own finished modules hold, and their edges are in `edges` (see settled()).
+    pending: tuple[tuple[_Module, Import], ...]
     refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
     tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
     outside: frozenset[str]  # modules loaded before it that it consulted (were done)
@@ -148,7 +151,11 @@ class _Trace:
     broken: tuple[str, ...]  # its modules that failed, copied on replay: see replay()
 
 
-TraceStore = dict
+# (module, context) -> the loads recorded for it, each replayable where its conditions
+# hold. A load refused in one handler (a module of it already loaded there, or one it
+# consulted not yet) is recorded again as another variant, up to VARIANTS of them.
+TraceStore = dict[tuple[str, int], tuple[_Trace, ...]]
+VARIANTS = 4
 
 
 class _Failure(Exception):
@@ -407,9 +414,10 @@ class HandlerCheck:
         key = (dotted, self.context)
         # Recorded failures are worded again on replay, so a load recorded at start-up
         # replays inside a function call too (and the other way round).
-        trace = self.traces.get(key)
-        if trace is not None and trace.modules[0][1].ref == ref and self.replay(trace):
-            return self.modules[dotted]
+        variants = self.traces.get(key, ())
+        for trace in variants:
+            if trace.modules[0][1].ref == ref and self.replay(trace):
+                return self.modules[dotted]
         marks = self.marks()
         self._recording.append([len(self.chain), marks[0], False])
         if ref.shadows_stdlib and dotted not in self._shadow_warned:
@@ -441,7 +449,7 @@ class HandlerCheck:
         mod.status = DONE
         self._unfinished.discard(dotted)
         tainted = self._recording.pop()[2]
-        if not tainted and key not in self.traces:
+        if not tainted and len(variants) < VARIANTS:
             self.record(key, marks)
         return mod
 
@@ -469,14 +477,56 @@ class HandlerCheck:
                 return  # it saw a module outside it half-initialised: order-dependent
             else:
                 outside.append(name)
-        self.traces[key] = _Trace(
-            modules, tuple(f for f in self._log_findings[f0:] if f[1] in own),
-            {k: v for k, v in _edge_map(self._log_edges[e0:]).items() if k in own},
-            tuple(d for d in self._log_deferred[d0:] if d[0].name in own), refs,
+        by_name = dict(modules)
+        deferred = tuple(d for d in self._log_deferred[d0:] if d[0].name in own)
+        edges = {k: v for k, v in _edge_map(self._log_edges[e0:]).items() if k in own}
+        pending = []
+        for owner, imp in deferred:
+            targets = self.settled(owner, imp, by_name)
+            if targets is None:
+                pending.append((owner, imp))
+            elif targets:
+                edges[owner.name] = edges.get(owner.name, frozenset()) | targets
+        trace = _Trace(
+            modules, tuple(f for f in self._log_findings[f0:] if f[1] in own), edges,
+            deferred, tuple(pending), refs,
             tuple(dict.fromkeys(self._log_tops[t0:])), frozenset(outside),
             tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own), cyclic,
-            tuple(name for name, _ in modules), dict(modules),
+            tuple(name for name, _ in modules), by_name,
             tuple(name for name, mod in modules if mod.broken is not None))
+        self.traces[key] = (*self.traces.get(key, ()), trace)
+
+    def settled(self, owner: _Module, imp: Import, modules: dict[str, _Module]
+                ) -> frozenset[str] | None:
+        """The modules a deferred import would only link to, when its outcome is known
+        now: its target and every submodule it names are among `modules`, finished and
+        unbroken, and each other name it imports is surely bound there. Such modules
+        never change again, so running the import later would add these edges and
+        nothing else. None when it could do more (load, fail, warn)."""
+        try:
+            target = self.absolute(owner, imp)
+        except _Failure:
+            return None
+        source = modules.get(target)
+        if source is None or source.status != DONE or source.broken is not None:
+            return None
+        out = {target}
+        if imp.is_from and source.ref.kind not in (EXTERNAL, EXTENSION):
+            dunders = module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE)
+            for name in imp.names:
+                if name in dunders:
+                    continue
+                bound = source.binding(name)
+                if bound is not None and bound[0] == DEFINITE and name != "*":
+                    continue
+                sub = modules.get(f"{target}.{name}") if source.ref.is_package else None
+                if bound is None and sub is not None and sub.status == DONE \
+                        and sub.broken is None:
+                    out.add(sub.name)
+                    continue
+                return None
+        out.discard(owner.name)
+        return frozenset(out)
 
     def replay(self, trace: _Trace) -> bool:
         """Apply a recorded load if it would come out the same here; False if not."""
@@ -531,8 +581,8 @@ class HandlerCheck:
                     known = edges.get(importer)
                     edges[importer] = targets if known is None else known | targets
                     log.append((importer, targets))
-        if shared:  # each owner is the recorded object itself
-            self.deferred.extend(trace.deferred)
+        if shared:  # each owner is the recorded object itself, and each module it holds
+            self.deferred.extend(trace.pending)
             self._log_deferred.extend(trace.deferred)
         else:
             for owner, imp in trace.deferred:

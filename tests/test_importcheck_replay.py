@@ -41,6 +41,23 @@ LAYER = {
     # import must fail in every handler, whoever recorded the guarded load
     "layer/inner_broken.py": "import nowhere_pkg\n",
     "layer/outer_broken.py": "import inner_broken\n",
+    # function-level imports of a package's own modules: most only bind what its
+    # finished modules hold (settled when recorded); the others must still run on replay
+    "layer/lazy/__init__.py": "import os\nif os.environ.get('Q'):\n    opt = None\n"
+                              "from .core import Core\nfrom . import sub\n",
+    "layer/lazy/core.py": (
+        "import os\nif os.environ.get('Q'):\n    Maybe = 1\nclass Core: pass\n"
+        "def use():\n    from lazy import Core, sub\n    import lazy.sub\n"
+        "    from lazy.core import Maybe\n    from lazy import nothere\n"
+        "    from lazy import later\n    from . import sub as again\n"
+        "    from .core import __name__ as n\n    import inner_broken\n"
+        "import lazy.opt\ndef use2():\n    from lazy import opt\n"),
+    "layer/lazy/opt.py": "",
+    "layer/lazy/sub.py": "S = 1\ndef late():\n    from lazy.core import Core, Gone\n",
+    "layer/lazy/later.py": "L = 1\n",
+    # a load recorded where what it imports was loaded first, refused where it is not
+    "layer/v_base.py": "B = 1\n",
+    "layer/v_user.py": "from v_base import B\n",
     # h_mid recorded loading h_leaf; replayed in part where h_leaf is loaded already, so
     # the load of h_top around it depends on h_leaf being there
     "layer/h_leaf.py": "X = 1\n",
@@ -66,9 +83,16 @@ HANDLERS = {
     "opensearch_only": "import opensearch\ndef handler(e, c): pass\n",
     "reimport_1": REIMPORT,
     "reimport_2": REIMPORT,
+    "v_base_first": "import v_base\nimport v_user\ndef handler(e, c): pass\n",
+    "v_user_only_1": "import v_user\ndef handler(e, c): pass\n",
+    "v_user_only_2": "import v_user\ndef handler(e, c): pass\n",
     "hole_mid": "import h_mid\ndef handler(e, c): pass\n",
     "hole_leaf_then_top": "import h_leaf\nimport h_top\ndef handler(e, c): pass\n",
     "hole_top": "import h_top\ndef handler(e, c): pass\n",
+    "lazy_first": "import lazy\ndef handler(e, c): pass\n",
+    "lazy_again": "import lazy\ndef handler(e, c): pass\n",
+    "lazy_after_broken": "try:\n    import inner_broken\nexcept ImportError:\n    pass\n"
+                         "import lazy\ndef handler(e, c): pass\n",
 }
 
 
@@ -133,6 +157,59 @@ def test_replays_happen_and_context_is_respected(monkeypatch):
     for name in ("reimport_1", "reimport_2"):
         assert [(f.path, f.kind) for f in results[name].errors] == [
             ("layer/inner_broken.py", "missing-module")], name
+
+
+def test_a_refused_load_is_recorded_again_as_a_variant(monkeypatch):
+    tree, handlers = build()
+    by_name = {h.name: h for h in handlers}
+    replays = []
+    original = HandlerCheck.replay
+
+    def spy(self, trace):
+        ok = original(self, trace)
+        replays.append((self.handler.name, trace.modules[0][0], ok))
+        return ok
+
+    monkeypatch.setattr(HandlerCheck, "replay", spy)
+    analysis = Analysis(tree, SummaryCache(disk=False))
+    for name in ("v_base_first", "v_user_only_1", "v_user_only_2"):
+        analysis.check(by_name[name])
+    # recorded with v_base loaded before it; refused where v_base is not there yet ...
+    assert [r for r in replays if r[1] == "v_user"] == [
+        ("v_user_only_1", "v_user", False),
+        ("v_user_only_2", "v_user", False), ("v_user_only_2", "v_user", True)]
+    # ... so recorded again there, loading v_base itself, and replayed in the next one
+    variants = analysis._traces[(3, 11)][("v_user", 0)]
+    assert [t.names for t in variants] == [("v_user",), ("v_user", "v_base")]
+
+
+def test_settled_function_level_imports_are_not_run_again_on_replay(monkeypatch):
+    """A recorded load keeps, as still to run, only the function-level imports that could
+    load, fail or warn; the others' edges are in the trace. Replays still find every
+    function-level failure (compared with fresh simulations above)."""
+    tree, handlers = build()
+    by_name = {h.name: h for h in handlers}
+    analysis = Analysis(tree, SummaryCache(disk=False))
+    ran = []
+    original = HandlerCheck.run_import
+
+    def spy(self, owner, imp):
+        if self.at_call is not None:
+            ran.append((self.handler.name, owner.name, imp.line))
+        return original(self, owner, imp)
+
+    monkeypatch.setattr(HandlerCheck, "run_import", spy)
+    first = analysis.check(by_name["lazy_first"])
+    again = analysis.check(by_name["lazy_again"])
+    [trace] = next(t for key, t in analysis._traces[(3, 11)].items() if key[0] == "lazy")
+    settled = {imp.line for _, imp in trace.deferred} - {imp.line for _, imp in trace.pending}
+    assert settled == {6, 7, 11, 12}  # Core and sub, lazy.sub, `. import sub`, __name__
+    assert {line for name, owner, line in ran if name == "lazy_again"} == {8, 9, 10, 13, 16, 3}
+    assert first.edges["lazy.core"] == again.edges["lazy.core"] >= {"lazy", "lazy.sub"}
+    assert [(f.path, f.line, f.kind) for f in again.errors] == [
+        (f.path, f.line, f.kind) for f in first.errors] == [
+        ("layer/lazy/core.py", 9, "missing-name"), ("layer/inner_broken.py", 1, "missing-module"),
+        ("layer/lazy/sub.py", 3, "missing-name")]
 
 
 def test_a_finished_check_is_freed_without_the_cyclic_gc():
