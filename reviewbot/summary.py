@@ -139,13 +139,19 @@ class _CompileError(Exception):
     """A module-level statement that `compile()` rejects although `ast.parse` accepts it."""
 
 
-_DEEP_HINT = re.compile(rb"^[ \t]+(?:import|from|global)[ \t]", re.M)
-_INNER_LINE = re.compile(r"^[ \t]+(?:(?:from[ \t]+[\w.]+[ \t]+)?import|global)[ \t]", re.M)
+# Indented lines: each pattern starts at the newline before one, a literal that `re`
+# finds by a fast scan (a pattern starting with `^` is tried at every position, four
+# times slower). An indented first line never gets here: it does not parse.
+_DEEP_HINT = re.compile(rb"\n[ \t]+(?:import|from|global)[ \t]")
+_INNER_LINE = re.compile(r"\n[ \t]+(?:(?:from[ \t]+[\w.]+[ \t]+)?import|global)[ \t]")
 _OPENERS = re.compile(
     r"\bglobals\(\)|\bvars\(\)|sys\.modules\[__name__\]|setattr\(sys\.modules|"
     r"__dict__\.update\(|^exec\(|^\s*__path__\s*(?:=|\+=)|extend_path\(",
     re.M,
 )
+# Each alternative of _OPENERS holds one of these: where none is, it cannot match.
+_OPENER_WORDS = ("globals()", "vars()", "sys.modules", "__dict__.update(", "exec(",
+                 "__path__", "extend_path(")
 
 
 def _needs_deep_scan(source: bytes) -> bool:
@@ -153,6 +159,18 @@ def _needs_deep_scan(source: bytes) -> bool:
         marker in source for marker in (b"globals()", b"vars()", b"sys.modules", b"exec(",
                                         b"__dict__", b"__path__", b"extend_path")
     )
+
+
+def _line_numbers(text: str, matches) -> list[int]:
+    """The line of each match of an _INNER_LINE-style pattern (which starts at the
+    newline before it), counting newlines once."""
+    out, line, pos = [], 1, 0
+    for m in matches:
+        start = m.start() + 1
+        line += text.count("\n", pos, start)
+        pos = start
+        out.append(line)
+    return out
 
 
 _CATCHES_IMPORT = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -255,10 +273,8 @@ class _Scanner:
         self.loops = 0  # loops around the statement being scanned
         self.inner_lines: list[int] = []
         if text:
-            self.inner_lines = sorted(
-                text.count("\n", 0, m.start()) + 1 for m in _INNER_LINE.finditer(text)
-            )
-            m = _OPENERS.search(text)
+            self.inner_lines = _line_numbers(text, _INNER_LINE.finditer(text))
+            m = _OPENERS.search(text) if any(w in text for w in _OPENER_WORDS) else None
             if m:
                 self.open_reason = f"dynamic module namespace ({m.group(0).strip()})"
 
