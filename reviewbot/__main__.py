@@ -1,5 +1,5 @@
 """`python -m reviewbot` is the same as the `reviewbot` command."""
 
-from reviewbot.cli import main
+from reviewbot.cli import run
 
-raise SystemExit(main())
+run()

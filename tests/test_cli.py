@@ -195,3 +195,25 @@ def test_demo_replays_the_incident(tmp_path, capsys):
     assert "<!-- reviewbot:import-check -->" in out
     assert out.rstrip().splitlines()[-1] != ""
     assert "OK 3 affected Lambda handlers import cleanly" in out
+
+
+@pytest.mark.parametrize("command, gc_on", [("handlers", False), ("serve --help", True)])
+def test_batch_commands_run_without_the_cyclic_gc_in_their_own_process(
+        incident, command, gc_on, capsys):
+    """`reviewbot check` and friends analyse once and exit: the cyclic GC stays off (checks
+    leave no cycles). Called as a library, main() leaves the GC as it was."""
+    import gc
+    import subprocess
+    import sys
+
+    repo, _ = incident
+    args = command.split() + (["--repo", str(repo)] if command == "handlers" else [])
+    probe = ("import atexit, gc, sys; atexit.register(lambda: print('gc', gc.isenabled(), "
+             "file=sys.stderr)); sys.argv[1:] = sys.argv[2:]; "
+             "from reviewbot.cli import run; run()")
+    proc = subprocess.run([sys.executable, "-c", probe, "-", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"gc {gc_on}" in proc.stderr, proc.stderr
+    assert run(capsys, "handlers", "--repo", str(repo))[0] == 0
+    assert gc.isenabled()
