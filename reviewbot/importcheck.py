@@ -193,7 +193,8 @@ class HandlerCheck:
         self._log_refs: list[tuple[str, bool]] = []
         self._log_tops: list[tuple[str, ModuleRef]] = []
         self._log_present: list[str] = []  # ancestors found loaded (running or done)
-        self._index: dict[str, int] = {}  # module -> position in _log_modules
+        # module -> position in _log_modules, built when a taint needs it (few checks do)
+        self._index: dict[str, int] = {}
         # Loads being recorded: [chain depth, first module index, tainted]. A load is
         # tainted when it depends on, or changes, state from outside it: not replayable.
         self._recording: list[list] = []
@@ -347,6 +348,10 @@ class HandlerCheck:
 
     def taint_module(self, name: str) -> None:
         """State of this module was read: loads started after it was created depend on it."""
+        log = self._log_modules
+        known = len(self._index)  # _log_modules holds each module once, in load order
+        if known < len(log):
+            self._index.update((n, i) for i, (n, _) in enumerate(log[known:], known))
         index = self._index.get(name, -1)
         for rec in reversed(self._recording):
             if rec[1] <= index:
@@ -432,7 +437,6 @@ class HandlerCheck:
         mod = _Module(ref, summary)
         self.modules[dotted] = mod
         self._unfinished.add(dotted)
-        self._index[dotted] = len(self._log_modules)
         self._log_modules.append((dotted, mod))
         if summary is not None:
             if summary.error is not None:
@@ -531,11 +535,13 @@ class HandlerCheck:
     def replay(self, trace: _Trace) -> bool:
         """Apply a recorded load if it would come out the same here; False if not."""
         modules = self.modules
-        fresh = modules.keys().isdisjoint(trace.names)  # the usual case: none loaded yet
-        if not fresh:
-            for name in trace.names:
-                present = modules.get(name)
-                if present is not None and (trace.cyclic or present.status != DONE):
+        loaded = modules.keys() & trace.names  # usually none
+        fresh = not loaded
+        if loaded:
+            if trace.cyclic:
+                return False
+            for name in loaded:
+                if modules[name].status != DONE:
                     return False
         if not (modules.keys() >= trace.outside and self._unfinished.isdisjoint(trace.outside)):
             return False
@@ -550,16 +556,16 @@ class HandlerCheck:
         new = trace.by_name
         shared = not trace.broken and fresh  # every recorded module object, as it is
         if not shared:
-            new = {name: mod for name, mod in new.items() if name not in modules}
+            new = dict(new)
+            for name in loaded:
+                del new[name]
             # The modules skipped are used as they are here: a load recorded around this
             # one depends on their being loaded, as on any module it consulted.
-            self._log_refs.extend((name, False) for name in trace.names if name not in new)
+            self._log_refs.extend((name, False) for name in trace.names if name in loaded)
             for name in trace.broken:  # its reported_guard is per handler
                 if name in new:
                     new[name] = _copy(new[name])
-        start = len(self._log_modules)
         modules.update(new)
-        self._index.update(zip(new, range(start, start + len(new)), strict=True))
         self._log_modules.extend(new.items())
         for entry in trace.findings:
             if not fresh and entry[1] not in new:
@@ -572,8 +578,12 @@ class HandlerCheck:
                 self.emit_failure(guard, path, line, exc, origin)
         edges = self.edges
         log = self._log_edges
-        if fresh and edges.keys().isdisjoint(trace.edges):
+        if fresh:
+            # Only the load's own module can have edges already (to its parent package).
+            before = {k: edges[k] for k in edges.keys() & trace.edges.keys()}
             edges.update(trace.edges)  # the sets are shared until edge() adds to one
+            for importer, known in before.items():
+                edges[importer] = known | trace.edges[importer]
             log.extend(trace.edges.items())
         else:
             for importer, targets in trace.edges.items():
