@@ -200,7 +200,9 @@ class HandlerCheck:
         self._recording: list[list] = []
         self.version = handler.python_version
         self.modules: dict[str, _Module] = {}
-        self._unfinished: set[str] = set()  # of self.modules, those not DONE (running, failed)
+        # Of self.modules, those a replay must not rely on: running, failed, or finished
+        # with a failure that importing them again re-raises (broken).
+        self._unsound: set[str] = set()
         self.edges: dict[str, set[str]] = {}
         self.errors: list[Finding] = []
         self.warnings: list[Finding] = []
@@ -436,7 +438,7 @@ class HandlerCheck:
             summary = self.summaries(ref.path, self.version)
         mod = _Module(ref, summary)
         self.modules[dotted] = mod
-        self._unfinished.add(dotted)
+        self._unsound.add(dotted)
         self._log_modules.append((dotted, mod))
         if summary is not None:
             if summary.error is not None:
@@ -451,7 +453,8 @@ class HandlerCheck:
                 raise _Silent()
             self.execute(mod)
         mod.status = DONE
-        self._unfinished.discard(dotted)
+        if mod.broken is None:
+            self._unsound.discard(dotted)
         tainted = self._recording.pop()[2]
         if not tainted and len(variants) < VARIANTS:
             self.record(key, marks)
@@ -537,17 +540,15 @@ class HandlerCheck:
         modules = self.modules
         loaded = modules.keys() & trace.names  # usually none
         fresh = not loaded
-        if loaded:
-            if trace.cyclic:
-                return False
-            for name in loaded:
-                if modules[name].status != DONE:
-                    return False
-        if not (modules.keys() >= trace.outside and self._unfinished.isdisjoint(trace.outside)):
+        # What it consulted, or holds, must be here as it was there: finished and not
+        # broken (a recording that saw a broken module re-raise is never kept).
+        if loaded and (trace.cyclic or not self._unsound.isdisjoint(loaded)):
+            return False
+        if not (modules.keys() >= trace.outside and self._unsound.isdisjoint(trace.outside)):
             return False
         for name in trace.needs:
             present = modules.get(name)
-            if present is None or present.status == FAILED:
+            if present is None or present.status == FAILED or present.broken is not None:
                 return False
         find = self.search.find
         for name, ref in trace.tops:
@@ -567,6 +568,8 @@ class HandlerCheck:
                     new[name] = _copy(new[name])
         modules.update(new)
         self._log_modules.extend(new.items())
+        if trace.broken:
+            self._unsound.update(name for name in trace.broken if name in new)
         for entry in trace.findings:
             if not fresh and entry[1] not in new:
                 continue

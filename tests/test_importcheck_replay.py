@@ -41,6 +41,11 @@ LAYER = {
     # import must fail in every handler, whoever recorded the guarded load
     "layer/inner_broken.py": "import nowhere_pkg\n",
     "layer/outer_broken.py": "import inner_broken\n",
+    # imports a module that, in one handler, failed under a guard before (and so fails
+    # again here), and in another loaded with its failure reported and is fine here
+    "layer/uses_inner.py": "import inner_broken\n",
+    "layer/inner_broken2.py": "import nowhere_pkg2\n",
+    "layer/uses_inner2.py": "import inner_broken2\n",
     # function-level imports of a package's own modules: most only bind what its
     # finished modules hold (settled when recorded); the others must still run on replay
     "layer/lazy/__init__.py": "import os\nif os.environ.get('Q'):\n    opt = None\n"
@@ -86,6 +91,12 @@ HANDLERS = {
     "v_base_first": "import v_base\nimport v_user\ndef handler(e, c): pass\n",
     "v_user_only_1": "import v_user\ndef handler(e, c): pass\n",
     "v_user_only_2": "import v_user\ndef handler(e, c): pass\n",
+    "caught_then_user": "try:\n    import inner_broken\nexcept ImportError:\n    pass\n"
+                        "import uses_inner\ndef handler(e, c): pass\n",
+    "plain_then_user": "import outer_broken\nimport uses_inner\ndef handler(e, c): pass\n",
+    "plain_then_user2": "import inner_broken2\nimport uses_inner2\ndef handler(e, c): pass\n",
+    "caught_then_user2": "try:\n    import inner_broken2\nexcept ImportError:\n    pass\n"
+                         "import uses_inner2\ndef handler(e, c): pass\n",
     "hole_mid": "import h_mid\ndef handler(e, c): pass\n",
     "hole_leaf_then_top": "import h_leaf\nimport h_top\ndef handler(e, c): pass\n",
     "hole_top": "import h_top\ndef handler(e, c): pass\n",
