@@ -1,12 +1,14 @@
 """Every module of installed packages taken as a Lambda handler: false errors and speed.
 
-    python benchmarks/realpackage.py botocore moto [--verify] [--repeat 3]
+    python benchmarks/realpackage.py botocore moto [--verify] [--against-fresh] [--repeat 3]
 
 Builds a tree from the packages' files in site-packages, takes every module as a handler
 (the site-packages folder as its code root, every other installed distribution as an
 available third-party module), runs the import check over all of them, and prints the
 import errors found. With --verify each module with an error is imported for real in a
-subprocess, to tell true errors from false alarms.
+subprocess, to tell true errors from false alarms. With --against-fresh every handler is
+also checked from scratch, without replaying any recorded load, and must come out the same
+(errors, warnings and files loaded): the replay's correctness on real code.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from pathlib import Path
 
 from reviewbot.cache import SummaryCache
 from reviewbot.fssource import directory_tree
+from reviewbot.importcheck import check_handler
 from reviewbot.model import Handler
-from reviewbot.review import Analysis
+from reviewbot.review import Analysis, Closure
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("packages", nargs="+")
     ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--against-fresh", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     site = Path(sysconfig.get_paths()["purelib"])
@@ -91,6 +95,13 @@ def main() -> int:
             for f in result.warnings:
                 warnings.setdefault((f.path, f.line, f.kind), h.name)
         assert outcome is None or outcome == (errors, warnings), "runs disagree"
+        if args.against_fresh and outcome is None:
+            differ = [h.name for h in handlers if Closure.of(check_handler(
+                h, analysis.search(h), analysis.cache.provider(tree), traces=None))
+                != closures[h]]
+            print(f"checked from scratch, without replays: {len(handlers) - len(differ)} of "
+                  f"{len(handlers)} the same; differ: {differ[:10]}")
+            assert not differ, "a replay changed an outcome"
         outcome = (errors, warnings)
         del analysis, closures
         gc.collect()  # before the next floor, not in it
