@@ -303,27 +303,37 @@ class HandlerCheck:
                 aborted: int = UNGUARDED, origin: str = "") -> None:
         """Report a failing import. `guard` is how sure it is to reach the handler's import;
         `aborted` how sure it is to abort the module that raised it."""
+        sures = None
         if guard != UNGUARDED:
-            # The modules the exception aborts, each as sure as the statements between.
-            sure = aborted
-            for depth in range(len(self.chain) - 1, -1, -1):
-                mod, g = self.chain[depth]
-                sure = max(sure, g)
-                if sure == CAUGHT:
-                    break
-                if sure == CONDITIONAL and guard == CONDITIONAL:
-                    # Reported as a warning already; importing the module again could
-                    # only say the same. Leaving it unmarked keeps loads replayable.
-                    continue
-                if mod.broken is None or sure < mod.broken_guard:
-                    self.taint_depth(depth)
-                    mod.broken, mod.broken_guard = (path, line, exc), sure
-                    mod.reported_guard = min(mod.reported_guard, guard)
-        self.emit_failure(guard, path, line, exc, origin)
+            sures = self.abort(guard, aborted, path, line, exc)
+        self.emit_failure(guard, path, line, exc, origin, sures)
+
+    def abort(self, guard: int, sure: int, path: str, line: int, exc: _Failure
+              ) -> tuple[int | None, ...]:
+        """Mark the modules the exception aborts, each as sure as the statements between,
+        from the innermost running import outwards. Returns how sure it is at each depth
+        of the chain (None where a `try` stopped it before): a replay of a load whose
+        failure escapes it goes on from there in the chain it is replayed in."""
+        sures: list[int | None] = [None] * len(self.chain)
+        for depth in range(len(self.chain) - 1, -1, -1):
+            mod, g = self.chain[depth]
+            sure = max(sure, g)
+            sures[depth] = sure
+            if sure == CAUGHT:
+                break
+            if sure == CONDITIONAL and guard == CONDITIONAL:
+                # Reported as a warning already; importing the module again could
+                # only say the same. Leaving it unmarked keeps loads replayable.
+                continue
+            if mod.broken is None or sure < mod.broken_guard:
+                self.taint_depth(depth)
+                mod.broken, mod.broken_guard = (path, line, exc), sure
+                mod.reported_guard = min(mod.reported_guard, guard)
+        return tuple(sures)
 
     def emit_failure(self, guard: int, path: str, line: int, exc: _Failure,
-                     origin: str) -> None:
-        self._log_findings.append(("fail", origin, guard, path, line, exc))
+                     origin: str, sures: tuple[int | None, ...] | None = None) -> None:
+        self._log_findings.append(("fail", origin, guard, path, line, exc, sures))
         if guard == CAUGHT:
             return
         if guard == CONDITIONAL:
@@ -398,8 +408,10 @@ class HandlerCheck:
                 if level < mod.reported_guard:
                     mod.reported_guard = level
                     path, line, exc = mod.broken
+                    # An ancestor (no importer) fails for the statement running now.
+                    origin = importer or (self.chain[-1][0].name if self.chain else "")
                     self.failure(level, path, line, exc, aborted=mod.broken_guard,
-                                 origin=importer or "")
+                                 origin=origin)
                 if mod.broken_guard == UNGUARDED:
                     raise _Silent()
                 # It fails on some paths only: on the others it loaded; carry on.
@@ -408,6 +420,12 @@ class HandlerCheck:
         parent = None
         if parent_name:
             parent = self.load(parent_name, importer=None)
+            again = self.modules.get(dotted)
+            if again is not None and again.status == DONE and again.broken is None:
+                # The package's own run imported it: CPython looks again after importing
+                # the parent and takes that module. (One whose run failed it dropped, and
+                # runs again here.)
+                return self.load(dotted, importer)
         ref = self.search.find(dotted, parent.ref if parent else None)
         if not parent_name:
             self._log_tops.append((dotted, ref))  # found or not, a replay relies on it
@@ -484,6 +502,17 @@ class HandlerCheck:
                 return  # it saw a module outside it half-initialised: order-dependent
             else:
                 outside.append(name)
+        needs = tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own)
+        # The modules it found loaded must be the same files where it is replayed: each
+        # is, when its top-level package resolves the same (a submodule's resolution
+        # depends only on its parent's), so those resolutions are conditions too.
+        tops = dict.fromkeys(self._log_tops[t0:])
+        found = {name for name, _ in tops}
+        for name in (*outside, *needs):
+            top = name.partition(".")[0]
+            if top not in found:
+                found.add(top)
+                tops[(top, self.search.find(top))] = None
         by_name = dict(modules)
         deferred = tuple(d for d in self._log_deferred[d0:] if d[0].name in own)
         edges = {k: v for k, v in _edge_map(self._log_edges[e0:]).items() if k in own}
@@ -494,11 +523,22 @@ class HandlerCheck:
                 pending.append((owner, imp))
             elif targets:
                 edges[owner.name] = edges.get(owner.name, frozenset()) | targets
+        # A failure that escapes the load goes on to abort the importers of wherever it
+        # is replayed: keep how sure it is where it leaves (the chain depth of this load).
+        depth = len(self.chain)
+        findings = []
+        for f in self._log_findings[f0:]:
+            if f[1] not in own:
+                continue
+            if f[0] == "fail":
+                sures = f[6]
+                escapes = sures[depth] if sures is not None and depth < len(sures) else None
+                f = (*f[:6], escapes if escapes is not None and escapes != CAUGHT else None)
+            findings.append(f)
         trace = _Trace(
-            modules, tuple(f for f in self._log_findings[f0:] if f[1] in own), edges,
+            modules, tuple(findings), edges,
             deferred, tuple(pending), refs,
-            tuple(dict.fromkeys(self._log_tops[t0:])), frozenset(outside),
-            tuple(n for n in dict.fromkeys(self._log_present[p0:]) if n not in own), cyclic,
+            tuple(tops), frozenset(outside), needs, cyclic,
             tuple(name for name, _ in modules), by_name,
             tuple(name for name, mod in modules if mod.broken is not None))
         self.traces[key] = (*self.traces.get(key, ()), trace)
@@ -535,6 +575,19 @@ class HandlerCheck:
         out.discard(owner.name)
         return frozenset(out)
 
+    @staticmethod
+    def _failed_into(trace: _Trace, skipped: AbstractSet[str]) -> bool:
+        """Whether a module a replay would skip (loaded here, sound) failed there in a way
+        that reached the modules it keeps: aborting them, or raised again where they
+        import it. Here it does neither."""
+        failures = {id(trace.by_name[n].broken[2]) for n in skipped
+                    if n in trace.by_name and trace.by_name[n].broken is not None}
+        for name in trace.broken:
+            if name not in skipped and id(trace.by_name[name].broken[2]) in failures:
+                return True
+        return any(f[0] == "fail" and f[1] not in skipped and id(f[5]) in failures
+                   for f in trace.findings)
+
     def replay(self, trace: _Trace) -> bool:
         """Apply a recorded load if it would come out the same here; False if not."""
         modules = self.modules
@@ -542,7 +595,9 @@ class HandlerCheck:
         fresh = not loaded
         # What it consulted, or holds, must be here as it was there: finished and not
         # broken (a recording that saw a broken module re-raise is never kept).
-        if loaded and (trace.cyclic or not self._unsound.isdisjoint(loaded)):
+        if loaded and (trace.cyclic or not self._unsound.isdisjoint(loaded)
+                       or (not loaded.isdisjoint(trace.broken) and self._failed_into(
+                           trace, loaded))):
             return False
         if not (modules.keys() >= trace.outside and self._unsound.isdisjoint(trace.outside)):
             return False
@@ -577,8 +632,11 @@ class HandlerCheck:
                 _, origin, error, path, line, kind, message = entry
                 self.report(error, path, line, kind, message, origin=origin)
             else:
-                _, origin, guard, path, line, exc = entry
-                self.emit_failure(guard, path, line, exc, origin)
+                _, origin, guard, path, line, exc, escapes = entry
+                sures = None
+                if escapes is not None and self.chain:  # on into the importers here
+                    sures = self.abort(guard, escapes, path, line, exc)
+                self.emit_failure(guard, path, line, exc, origin, sures)
         edges = self.edges
         log = self._log_edges
         if fresh:
