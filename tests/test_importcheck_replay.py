@@ -136,17 +136,23 @@ def test_replay_matches_fresh_simulation(order):
         assert outcome(shared.check(h)) == outcome(fresh), h.name
 
 
-def test_replays_happen_and_context_is_respected(monkeypatch):
-    tree, handlers = build()
-    replays = []
+@pytest.fixture
+def replays(monkeypatch) -> list[tuple[str, str, bool]]:
+    """(handler, module, replayed) for every replay tried."""
+    seen = []
     original = HandlerCheck.replay
 
     def spy(self, trace):
         ok = original(self, trace)
-        replays.append((self.handler.name, trace.modules[0][0], ok))
+        seen.append((self.handler.name, trace.modules[0][0], ok))
         return ok
 
     monkeypatch.setattr(HandlerCheck, "replay", spy)
+    return seen
+
+
+def test_replays_happen_and_context_is_respected(replays):
+    tree, handlers = build()
     analysis = Analysis(tree, SummaryCache(disk=False))
     results = {h.name: analysis.check(h) for h in handlers}
     assert any(ok for _, _, ok in replays), "nothing was replayed"
@@ -170,18 +176,9 @@ def test_replays_happen_and_context_is_respected(monkeypatch):
             ("layer/inner_broken.py", "missing-module")], name
 
 
-def test_a_refused_load_is_recorded_again_as_a_variant(monkeypatch):
+def test_a_refused_load_is_recorded_again_as_a_variant(replays):
     tree, handlers = build()
     by_name = {h.name: h for h in handlers}
-    replays = []
-    original = HandlerCheck.replay
-
-    def spy(self, trace):
-        ok = original(self, trace)
-        replays.append((self.handler.name, trace.modules[0][0], ok))
-        return ok
-
-    monkeypatch.setattr(HandlerCheck, "replay", spy)
     analysis = Analysis(tree, SummaryCache(disk=False))
     for name in ("v_base_first", "v_user_only_1", "v_user_only_2"):
         analysis.check(by_name[name])
