@@ -55,6 +55,8 @@ class _Module:
     broken: tuple[str, int, _Failure] | None = None
     broken_guard: int = UNGUARDED  # how sure the abort is: UNGUARDED (always) or CONDITIONAL
     reported_guard: int = CAUGHT  # the surest level at which the failure was reported
+    # It ran a star import: its names depend on what was loaded before it, per handler.
+    varies: bool = False
 
     @property
     def name(self) -> str:
@@ -144,6 +146,7 @@ class _Trace:
     refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
     tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
     outside: frozenset[str]  # modules loaded before it that it consulted (were done)
+    shapes: tuple[tuple[str, dict, str], ...]  # of those that vary: extra, open_reason
     needs: tuple[str, ...]  # ancestors of its modules that were there before it
     cyclic: bool  # it consulted a module of its own while that was still running
     names: tuple[str, ...]  # of its modules, in load order
@@ -538,7 +541,10 @@ class HandlerCheck:
         trace = _Trace(
             modules, tuple(findings), edges,
             deferred, tuple(pending), refs,
-            tuple(tops), frozenset(outside), needs, cyclic,
+            tuple(tops), frozenset(outside),
+            tuple((n, dict(m.extra), m.open_reason) for n in outside
+                  if (m := self.modules[n]).varies),
+            needs, cyclic,
             tuple(name for name, _ in modules), by_name,
             tuple(name for name, mod in modules if mod.broken is not None))
         self.traces[key] = (*self.traces.get(key, ()), trace)
@@ -601,6 +607,9 @@ class HandlerCheck:
             return False
         if not (modules.keys() >= trace.outside and self._unsound.isdisjoint(trace.outside)):
             return False
+        for name, extra, reason in trace.shapes:  # names a star import gave them
+            if modules[name].extra != extra or modules[name].open_reason != reason:
+                return False
         for name in trace.needs:
             present = modules.get(name)
             if present is None or present.status == FAILED or present.broken is not None:
@@ -753,6 +762,7 @@ class HandlerCheck:
         """`from source import *`: bind its public names in owner, or make owner open."""
         cert = DEFINITE if imp.guard == 0 else MAYBE
         self._log_refs.append((source.name, source.status == RUNNING))
+        owner.varies = True
         if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed or (
             source.summary is not None and source.summary.all_dynamic
         ):

@@ -17,7 +17,13 @@ from reviewbot.model import Handler
 from reviewbot.review import Analysis
 from reviewbot.tree import Tree
 
-SEEDS = range(int(os.environ.get("RT_SEEDS", "120")))
+# Layers that still differ (found with RT_SEEDS=1000, not yet fixed): three miss an edge
+# to a submodule that `from . import` loads, one misses a conditional circular-import
+# warning. Strict: fixing one fails this list.
+KNOWN = {440: "edge", 678: "edge", 807: "edge", 916: "missed warning"}
+SEEDS = [*(s for s in range(int(os.environ.get("RT_SEEDS", "120"))) if s not in KNOWN),
+         *(pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=f"known: {why}"))
+           for s, why in KNOWN.items())]
 
 
 def _layer(rng: random.Random) -> dict[str, str]:
@@ -38,6 +44,10 @@ def _layer(rng: random.Random) -> dict[str, str]:
             line = f"from {target} import {name}"
         elif kind < 0.70 and "." in owner:
             line = f"from . import {rng.choice(['s0', 's1', 's2', 'A'])}"
+        elif kind < 0.74:
+            return f"try:\n    from {target} import {name}\nexcept ImportError:\n    {name.strip('*') or 'A'} = None"
+        elif kind < 0.77 and "." in owner:
+            return f"from .{rng.choice(['s0', 's1'])} import {name}"
         elif kind < 0.80:
             return f"try:\n    import {target}\nexcept ImportError:\n    pass"
         elif kind < 0.88:
@@ -56,6 +66,10 @@ def _layer(rng: random.Random) -> dict[str, str]:
                 lines.append(f"if os.environ.get('Y'):\n    {rng.choice('ABC')} = 2")
             lines.append(statement(owner))
         lines.append(f"{rng.choice('ABC')} = 3")
+        if rng.random() < 0.2:
+            lines.append("__all__ = [" + ", ".join(repr(n) for n in rng.sample(["A", "B", "C", "s0"], 2)) + "]")
+        if rng.random() < 0.1:
+            lines.append(f"import {rng.choice(targets)} as alias")
         return "\n".join(lines) + "\n"
 
     files = {f"layer/{n}.py": source(n) for n in names}
