@@ -542,7 +542,8 @@ class HandlerCheck:
             modules, tuple(findings), edges,
             deferred, tuple(pending), refs,
             tuple(tops), frozenset(outside),
-            tuple((n, dict(m.extra), m.open_reason) for n in outside
+            # (a finished module's extra no longer changes: kept as it is, not copied)
+            tuple((n, m.extra, m.open_reason) for n in outside
                   if (m := self.modules[n]).varies),
             needs, cyclic,
             tuple(name for name, _ in modules), by_name,
@@ -608,7 +609,8 @@ class HandlerCheck:
         if not (modules.keys() >= trace.outside and self._unsound.isdisjoint(trace.outside)):
             return False
         for name, extra, reason in trace.shapes:  # names a star import gave them
-            if modules[name].extra != extra or modules[name].open_reason != reason:
+            mod = modules[name]
+            if mod.open_reason != reason or (mod.extra is not extra and mod.extra != extra):
                 return False
         for name in trace.needs:
             present = modules.get(name)
