@@ -55,8 +55,6 @@ class _Module:
     broken: tuple[str, int, _Failure] | None = None
     broken_guard: int = UNGUARDED  # how sure the abort is: UNGUARDED (always) or CONDITIONAL
     reported_guard: int = CAUGHT  # the surest level at which the failure was reported
-    # It ran a star import: its names depend on what was loaded before it, per handler.
-    varies: bool = False
 
     @property
     def name(self) -> str:
@@ -146,12 +144,13 @@ class _Trace:
     refs: tuple[tuple[str, bool], ...]  # (module, was running) for every module consulted
     tops: tuple[tuple[str, ModuleRef], ...]  # top-level resolutions it relied on
     outside: frozenset[str]  # modules loaded before it that it consulted (were done)
-    shapes: tuple[tuple[str, dict, str], ...]  # of those that vary: extra, open_reason
+    shapes: tuple[tuple[str, _Module], ...]  # of those that vary, the module as it was
     needs: tuple[str, ...]  # ancestors of its modules that were there before it
     cyclic: bool  # it consulted a module of its own while that was still running
     names: tuple[str, ...]  # of its modules, in load order
     by_name: dict[str, _Module]
     broken: tuple[str, ...]  # its modules that failed, copied on replay: see replay()
+    varying: tuple[str, ...]  # its modules that ran a star import
 
 
 # (module, context) -> the loads recorded for it, each replayable where its conditions
@@ -206,6 +205,7 @@ class HandlerCheck:
         # Of self.modules, those a replay must not rely on: running, failed, or finished
         # with a failure that importing them again re-raises (broken).
         self._unsound: set[str] = set()
+        self._varies: set[str] = set()  # of self.modules, those that ran a star import
         self.edges: dict[str, set[str]] = {}
         self.errors: list[Finding] = []
         self.warnings: list[Finding] = []
@@ -542,12 +542,12 @@ class HandlerCheck:
             modules, tuple(findings), edges,
             deferred, tuple(pending), refs,
             tuple(tops), frozenset(outside),
-            # (a finished module's extra no longer changes: kept as it is, not copied)
-            tuple((n, m.extra, m.open_reason) for n in outside
-                  if (m := self.modules[n]).varies),
+            # (a finished module's names no longer change: kept as it is, not copied)
+            tuple((n, self.modules[n]) for n in self._varies.intersection(outside)),
             needs, cyclic,
             tuple(name for name, _ in modules), by_name,
-            tuple(name for name, mod in modules if mod.broken is not None))
+            tuple(name for name, mod in modules if mod.broken is not None),
+            tuple(self._varies.intersection(own)))
         self.traces[key] = (*self.traces.get(key, ()), trace)
 
     def settled(self, owner: _Module, imp: Import, modules: dict[str, _Module]
@@ -608,9 +608,10 @@ class HandlerCheck:
             return False
         if not (modules.keys() >= trace.outside and self._unsound.isdisjoint(trace.outside)):
             return False
-        for name, extra, reason in trace.shapes:  # names a star import gave them
+        for name, then in trace.shapes:  # the names a star import gave them
             mod = modules[name]
-            if mod.open_reason != reason or (mod.extra is not extra and mod.extra != extra):
+            if mod is not then and (mod.extra != then.extra
+                                    or mod.open_reason != then.open_reason):
                 return False
         for name in trace.needs:
             present = modules.get(name)
@@ -634,6 +635,8 @@ class HandlerCheck:
                     new[name] = _copy(new[name])
         modules.update(new)
         self._log_modules.extend(new.items())
+        if trace.varying:
+            self._varies.update(trace.varying)
         if trace.broken:
             self._unsound.update(name for name in trace.broken if name in new)
         for entry in trace.findings:
@@ -764,7 +767,7 @@ class HandlerCheck:
         """`from source import *`: bind its public names in owner, or make owner open."""
         cert = DEFINITE if imp.guard == 0 else MAYBE
         self._log_refs.append((source.name, source.status == RUNNING))
-        owner.varies = True
+        self._varies.add(owner.name)  # its names depend on what was loaded before it
         if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed or (
             source.summary is not None and source.summary.all_dynamic
         ):
