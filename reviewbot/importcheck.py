@@ -135,7 +135,9 @@ class _Trace:
 
     modules: tuple[tuple[str, _Module], ...]
     # What follows concerns only its own modules: a replay applies nothing else.
-    findings: tuple[tuple, ...]  # ("plain", origin, ...) or ("fail", origin, guard, ...)
+    # ("plain", origin, ...), ("fail", origin, guard, ...) or ("again", origin, failure): a
+    # failure already reported raised again, silently
+    findings: tuple[tuple, ...]
     edges: dict[str, frozenset[str]]  # importer -> imported (settled deferreds' included)
     deferred: tuple[tuple[_Module, Import], ...]
     # The deferred imports a fresh replay still has to run: the others only bind names
@@ -408,13 +410,16 @@ class HandlerCheck:
                 # conditional up there): this import runs it again, in this context.
                 self.taint_module(dotted)
                 level = max(self.context, mod.broken_guard)
+                path, line, exc = mod.broken
+                # An ancestor (no importer) fails for the statement running now.
+                origin = importer or (self.chain[-1][0].name if self.chain else "")
                 if level < mod.reported_guard:
                     mod.reported_guard = level
-                    path, line, exc = mod.broken
-                    # An ancestor (no importer) fails for the statement running now.
-                    origin = importer or (self.chain[-1][0].name if self.chain else "")
                     self.failure(level, path, line, exc, aborted=mod.broken_guard,
                                  origin=origin)
+                else:  # reported as surely already: nothing to say, but a load recorded
+                    # around this one depends on it (see _failed_into)
+                    self._log_findings.append(("again", origin, exc))
                 if mod.broken_guard == UNGUARDED:
                     raise _Silent()
                 # It fails on some paths only: on the others it loaded; carry on.
@@ -592,7 +597,8 @@ class HandlerCheck:
         for name in trace.broken:
             if name not in skipped and id(trace.by_name[name].broken[2]) in failures:
                 return True
-        return any(f[0] == "fail" and f[1] not in skipped and id(f[5]) in failures
+        return any(f[0] != "plain" and f[1] not in skipped and id(f[-2 if f[0] == "fail"
+                                                                   else -1]) in failures
                    for f in trace.findings)
 
     def replay(self, trace: _Trace) -> bool:
@@ -645,6 +651,8 @@ class HandlerCheck:
             if entry[0] == "plain":
                 _, origin, error, path, line, kind, message = entry
                 self.report(error, path, line, kind, message, origin=origin)
+            elif entry[0] == "again":
+                self._log_findings.append(entry)
             else:
                 _, origin, guard, path, line, exc, escapes = entry
                 sures = None
