@@ -707,6 +707,8 @@ class HandlerCheck:
             if not imp.is_from:
                 self.load(target, owner.name)
                 return
+            if "*" in imp.names:  # its names depend on what was loaded before, and on
+                self._varies.add(owner.name)  # whether this import fails
             source = self.load(target, owner.name)
             for name in imp.names:
                 if name == "*":
@@ -775,7 +777,6 @@ class HandlerCheck:
         """`from source import *`: bind its public names in owner, or make owner open."""
         cert = DEFINITE if imp.guard == 0 else MAYBE
         self._log_refs.append((source.name, source.status == RUNNING))
-        self._varies.add(owner.name)  # its names depend on what was loaded before it
         if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed or (
             source.summary is not None and source.summary.all_dynamic
         ):

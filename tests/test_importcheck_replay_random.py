@@ -17,13 +17,7 @@ from reviewbot.model import Handler
 from reviewbot.review import Analysis
 from reviewbot.tree import Tree
 
-# Layers that still differ (found with RT_SEEDS=3000, not yet fixed): each reports a name
-# missing, inside a function, that a fresh simulation finds bound. Strict: fixing one
-# fails this list.
-KNOWN = (1438, 1985, 2214)
-SEEDS = [*(s for s in range(int(os.environ.get("RT_SEEDS", "120"))) if s not in KNOWN),
-         *(pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="known: false error"))
-           for s in KNOWN)]
+SEEDS = range(int(os.environ.get("RT_SEEDS", "120")))
 
 
 def _layer(rng: random.Random) -> dict[str, str]:
