@@ -593,7 +593,7 @@ class HandlerCheck:
         that reached the modules it keeps: aborting them, or raised again where they
         import it. Here it does neither."""
         failures = {id(trace.by_name[n].broken[2]) for n in skipped
-                    if n in trace.by_name and trace.by_name[n].broken is not None}
+                    if trace.by_name[n].broken is not None}
         for name in trace.broken:
             if name not in skipped and id(trace.by_name[name].broken[2]) in failures:
                 return True
@@ -670,7 +670,7 @@ class HandlerCheck:
             log.extend(trace.edges.items())
         else:
             for importer, targets in trace.edges.items():
-                if fresh or importer in new:
+                if importer in new:
                     known = edges.get(importer)
                     edges[importer] = targets if known is None else known | targets
                     log.append((importer, targets))
