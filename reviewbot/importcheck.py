@@ -135,9 +135,11 @@ class _Trace:
 
     modules: tuple[tuple[str, _Module], ...]
     # What follows concerns only its own modules: a replay applies nothing else.
-    # ("plain", origin, ...), ("fail", origin, guard, ...) or ("again", origin, failure): a
-    # failure already reported raised again, silently
+    # ("plain", origin, ...) or ("fail", origin, guard, ...)
     findings: tuple[tuple, ...]
+    # ("again", origin, failure): a failure already reported raised again, silently (a
+    # replay only logs them, for _failed_into); each once
+    agains: tuple[tuple, ...]
     edges: dict[str, frozenset[str]]  # importer -> imported (settled deferreds' included)
     deferred: tuple[tuple[_Module, Import], ...]
     # The deferred imports a fresh replay still has to run: the others only bind names
@@ -151,8 +153,12 @@ class _Trace:
     cyclic: bool  # it consulted a module of its own while that was still running
     names: tuple[str, ...]  # of its modules, in load order
     by_name: dict[str, _Module]
+    paths: dict[str, str]  # of its modules that have a file, in load order
     broken: tuple[str, ...]  # its modules that failed, copied on replay: see replay()
     varying: tuple[str, ...]  # its modules that ran a star import
+    # The search paths `tops` holds for (each finds the same): a top-level resolution never
+    # changes in one search path, so each is compared once.
+    fits: set = field(default_factory=set, compare=False)
 
 
 # (module, context) -> the loads recorded for it, each replayable where its conditions
@@ -204,6 +210,8 @@ class HandlerCheck:
         self._recording: list[list] = []
         self.version = handler.python_version
         self.modules: dict[str, _Module] = {}
+        # module -> file, in load order, kept as modules are added: the result's files
+        self.paths: dict[str, str] = {}
         # Of self.modules, those a replay must not rely on: running, failed, or finished
         # with a failure that importing them again re-raises (broken).
         self._unsound: set[str] = set()
@@ -249,7 +257,7 @@ class HandlerCheck:
         return self.result()
 
     def result(self) -> HandlerResult:
-        paths = {name: m.ref.path for name, m in self.modules.items() if m.ref.path}
+        paths = self.paths
         files = frozenset(paths.values())  # external modules have no path
         return HandlerResult(self.handler, files, self.edges, paths, self.errors, self.warnings)
 
@@ -464,6 +472,8 @@ class HandlerCheck:
             summary = self.summaries(ref.path, self.version)
         mod = _Module(ref, summary)
         self.modules[dotted] = mod
+        if ref.path:
+            self.paths[dotted] = ref.path
         self._unsound.add(dotted)
         self._log_modules.append((dotted, mod))
         if summary is not None:
@@ -535,8 +545,12 @@ class HandlerCheck:
         # is replayed: keep how sure it is where it leaves (the chain depth of this load).
         depth = len(self.chain)
         findings = []
+        agains = {}
         for f in self._log_findings[f0:]:
             if f[1] not in own:
+                continue
+            if f[0] == "again":
+                agains[f] = None
                 continue
             if f[0] == "fail":
                 sures = f[6]
@@ -544,15 +558,16 @@ class HandlerCheck:
                 f = (*f[:6], escapes if escapes is not None and escapes != CAUGHT else None)
             findings.append(f)
         trace = _Trace(
-            modules, tuple(findings), edges,
+            modules, tuple(findings), tuple(agains), edges,
             deferred, tuple(pending), refs,
             tuple(tops), frozenset(outside),
             # (a finished module's names no longer change: kept as it is, not copied)
             tuple((n, self.modules[n]) for n in self._varies.intersection(outside)),
             needs, cyclic,
             tuple(name for name, _ in modules), by_name,
+            {name: mod.ref.path for name, mod in modules if mod.ref.path},
             tuple(name for name, mod in modules if mod.broken is not None),
-            tuple(self._varies.intersection(own)))
+            tuple(self._varies.intersection(own)), {self.search})
         self.traces[key] = (*self.traces.get(key, ()), trace)
 
     def settled(self, owner: _Module, imp: Import, modules: dict[str, _Module]
@@ -597,15 +612,15 @@ class HandlerCheck:
         for name in trace.broken:
             if name not in skipped and id(trace.by_name[name].broken[2]) in failures:
                 return True
-        return any(f[0] != "plain" and f[1] not in skipped and id(f[-2 if f[0] == "fail"
-                                                                   else -1]) in failures
-                   for f in trace.findings)
+        return any(f[0] == "fail" and f[1] not in skipped and id(f[-2]) in failures
+                   for f in trace.findings) or any(
+            f[1] not in skipped and id(f[2]) in failures for f in trace.agains)
 
     def replay(self, trace: _Trace) -> bool:
         """Apply a recorded load if it would come out the same here; False if not."""
         modules = self.modules
-        loaded = modules.keys() & trace.names  # usually none
-        fresh = not loaded
+        fresh = modules.keys().isdisjoint(trace.names)  # usually
+        loaded = set() if fresh else modules.keys() & trace.names
         # What it consulted, or holds, must be here as it was there: finished and not
         # broken (a recording that saw a broken module re-raise is never kept).
         if loaded and (trace.cyclic or not self._unsound.isdisjoint(loaded)
@@ -623,10 +638,12 @@ class HandlerCheck:
             present = modules.get(name)
             if present is None or present.status == FAILED or present.broken is not None:
                 return False
-        find = self.search.find
-        for name, ref in trace.tops:
-            if find(name) != ref:
-                return False
+        if self.search not in trace.fits:
+            find = self.search.find
+            for name, ref in trace.tops:
+                if find(name) != ref:
+                    return False
+            trace.fits.add(self.search)
         new = trace.by_name
         shared = not trace.broken and fresh  # every recorded module object, as it is
         if not shared:
@@ -640,19 +657,25 @@ class HandlerCheck:
                 if name in new:
                     new[name] = _copy(new[name])
         modules.update(new)
+        if fresh:
+            self.paths.update(trace.paths)
+        else:
+            self.paths.update((n, p) for n, p in trace.paths.items() if n in new)
         self._log_modules.extend(new.items())
         if trace.varying:
             self._varies.update(trace.varying)
         if trace.broken:
             self._unsound.update(name for name in trace.broken if name in new)
+        if fresh:
+            self._log_findings.extend(trace.agains)
+        else:
+            self._log_findings.extend(f for f in trace.agains if f[1] in new)
         for entry in trace.findings:
             if not fresh and entry[1] not in new:
                 continue
             if entry[0] == "plain":
                 _, origin, error, path, line, kind, message = entry
                 self.report(error, path, line, kind, message, origin=origin)
-            elif entry[0] == "again":
-                self._log_findings.append(entry)
             else:
                 _, origin, guard, path, line, exc, escapes = entry
                 sures = None
@@ -663,10 +686,11 @@ class HandlerCheck:
         log = self._log_edges
         if fresh:
             # Only the load's own module can have edges already (to its parent package).
-            before = {k: edges[k] for k in edges.keys() & trace.edges.keys()}
+            first = trace.names[0]
+            known = edges.get(first)
             edges.update(trace.edges)  # the sets are shared until edge() adds to one
-            for importer, known in before.items():
-                edges[importer] = known | trace.edges[importer]
+            if known is not None and first in trace.edges:
+                edges[first] = known | trace.edges[first]
             log.extend(trace.edges.items())
         else:
             for importer, targets in trace.edges.items():
