@@ -16,7 +16,7 @@ from aiohttp import web
 
 from reviewbot.app import keys, payloads
 from reviewbot.app.github import RetryPolicy
-from reviewbot.app.server import create_app
+from reviewbot.app.server import WebhookFirstRunner, create_app
 from reviewbot.app.settings import Settings
 from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO, GitHubStandIn, seed_incident
 
@@ -37,7 +37,7 @@ def generate_key() -> tuple[str, object]:
 async def start_app(settings: Settings, *, policy: RetryPolicy | None = None,
                     runner_options: dict | None = None) -> tuple[web.AppRunner, str]:
     app = create_app(settings, policy=policy, runner_options=runner_options)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    runner = WebhookFirstRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

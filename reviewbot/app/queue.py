@@ -75,6 +75,8 @@ class Job:
 
 async def maybe_await(value):
     """The value, awaited when it is awaitable (delivery logs may be sync or async)."""
+    if value is None or value is True or value is False:  # without isawaitable's ABC checks
+        return value
     if inspect.isawaitable(value):
         return await value
     return value

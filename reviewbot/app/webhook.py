@@ -294,7 +294,13 @@ def _reply(status: int, outcome: str, event: str, metrics, **extra) -> web.Respo
 
 
 async def handle(request: web.Request) -> web.Response:
-    app = request.app
+    """The route's handler (the app's router calls it)."""
+    return await receive(request.app, request)
+
+
+async def receive(app: web.Application, request: web.BaseRequest) -> web.Response:
+    """A delivery to `app`; the server calls it directly, before the router (see
+    server.WebhookFirstRunner)."""
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
     queue: JobQueue = app[keys.QUEUE]

@@ -200,6 +200,7 @@ async def test_deliveries_failed_while_down_are_redelivered_on_start(standin, ke
     await wait_for(lambda: statuses(gh, incident["pr"]) == [("completed", "failure")], 20,
                    "the first run")
     await procs.stop(first)  # SIGTERM: a clean stop
+    assert first.popen.returncode == 0 and '"server stopped"' in first.text(), first.text()
 
     # while the server is down: a push, and a re-run pressed on the old head's run
     [old_run] = gh.runs(INCIDENT_REPO, incident["pr"])

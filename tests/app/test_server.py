@@ -86,6 +86,30 @@ async def test_healthz(server):
         assert (await resp.json())["status"] == "ok"
 
 
+async def test_webhooks_go_straight_to_their_handler_and_the_rest_through_the_app(server):
+    import aiohttp
+
+    from reviewbot.app.webhook import signature
+
+    body = json.dumps({"zen": "x", "hook_id": 1}).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "ping",
+               "X-GitHub-Delivery": "d-1",
+               "X-Hub-Signature-256": signature(server.settings.webhook_secret, body)}
+    async with server.session.post(server.url + "/webhook", data=body,
+                                   headers=headers) as resp:
+        assert (resp.status, (await resp.json())["outcome"]) == (200, "pong")
+    # Expect: 100-continue is answered by the app's route, then the same handler runs.
+    async with server.session.post(server.url + "/webhook", data=body, expect100=True,
+                                   headers=headers,
+                                   timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        assert (resp.status, (await resp.json())["outcome"]) == (200, "pong")
+    async with server.session.get(server.url + "/webhook") as resp:
+        assert resp.status == 405  # the router's answer
+    async with server.session.post(server.url + "/webhooks", data=body,
+                                   headers=headers) as resp:
+        assert resp.status == 404
+
+
 async def test_metrics_in_prometheus_format(server, incident):
     await server.send("pull_request", pr_event(server.gh, "opened"))
     await server.send("issues", {"action": "opened"})
@@ -172,6 +196,31 @@ def test_line_logger_writes_the_formatters_line(configured_logs):
                             "message": "webhook accepted", "delivery": "d-1", "pr": 7,
                             "head_sha": "a" * 40, "secret_key": "[redacted]",
                             "where": "('o', 'r')"}
+
+
+def test_line_logger_in_the_loop_writes_a_turns_lines_at_its_end_in_order(configured_logs):
+    import asyncio
+
+    from reviewbot.app.logs import LineLogger
+
+    lines = LineLogger("reviewbot.webhook")
+    plain = logging.getLogger("reviewbot.webhook")
+    seen = []
+
+    async def turn():
+        lines.info("one", {"n": 1})
+        lines.info("two", {"n": 2})
+        seen.append(configured_logs.getvalue())  # held until the turn ends
+        await asyncio.sleep(0)
+        seen.append(configured_logs.getvalue())
+        lines.info("three", {"n": 3})
+        plain.info("four")  # a record through logging: the held line goes first
+
+    asyncio.run(turn())
+    assert seen[0] == ""
+    assert [json.loads(x)["message"] for x in seen[1].splitlines()] == ["one", "two"]
+    assert [json.loads(x)["message"] for x in configured_logs.getvalue().splitlines()] == [
+        "one", "two", "three", "four"]
 
 
 def test_line_logger_follows_the_level_and_plain_logging(configured_logs, caplog):
