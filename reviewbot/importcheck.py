@@ -377,6 +377,7 @@ class HandlerCheck:
         known = len(self._index)  # _log_modules holds each module once, in load order
         if known < len(log):
             self._index.update((n, i) for i, (n, _) in enumerate(log[known:], known))
+        # (-1: replayed while nothing was recording, so older than every load recorded now)
         index = self._index.get(name, -1)
         for rec in reversed(self._recording):
             if rec[1] <= index:
@@ -646,13 +647,17 @@ class HandlerCheck:
             trace.fits.add(self.search)
         new = trace.by_name
         shared = not trace.broken and fresh  # every recorded module object, as it is
+        # The logs are read only by the loads being recorded: with none (a function-level
+        # import run after the handler's import), nothing is logged.
+        logging = bool(self._recording)
         if not shared:
             new = dict(new)
             for name in loaded:
                 del new[name]
             # The modules skipped are used as they are here: a load recorded around this
             # one depends on their being loaded, as on any module it consulted.
-            self._log_refs.extend((name, False) for name in trace.names if name in loaded)
+            if logging:
+                self._log_refs.extend((name, False) for name in trace.names if name in loaded)
             for name in trace.broken:  # its reported_guard is per handler
                 if name in new:
                     new[name] = _copy(new[name])
@@ -661,12 +666,15 @@ class HandlerCheck:
             self.paths.update(trace.paths)
         else:
             self.paths.update((n, p) for n, p in trace.paths.items() if n in new)
-        self._log_modules.extend(new.items())
+        if logging:
+            self._log_modules.extend(new.items())
         if trace.varying:
             self._varies.update(trace.varying)
         if trace.broken:
             self._unsound.update(name for name in trace.broken if name in new)
-        if fresh:
+        if not logging:
+            pass
+        elif fresh:
             self._log_findings.extend(trace.agains)
         else:
             self._log_findings.extend(f for f in trace.agains if f[1] in new)
@@ -691,25 +699,30 @@ class HandlerCheck:
             edges.update(trace.edges)  # the sets are shared until edge() adds to one
             if known is not None and first in trace.edges:
                 edges[first] = known | trace.edges[first]
-            log.extend(trace.edges.items())
+            if logging:
+                log.extend(trace.edges.items())
         else:
             for importer, targets in trace.edges.items():
                 if importer in new:
                     known = edges.get(importer)
                     edges[importer] = targets if known is None else known | targets
-                    log.append((importer, targets))
+                    if logging:
+                        log.append((importer, targets))
         if shared:  # each owner is the recorded object itself, and each module it holds
             self.deferred.extend(trace.pending)
-            self._log_deferred.extend(trace.deferred)
+            if logging:
+                self._log_deferred.extend(trace.deferred)
         else:
             for owner, imp in trace.deferred:
                 mod = new.get(owner.name)
                 if mod is not None:
                     self.deferred.append((mod, imp))
-                    self._log_deferred.append((mod, imp))
-        self._log_refs.extend(trace.refs)
-        self._log_tops.extend(trace.tops)
-        self._log_present.extend(trace.needs)
+                    if logging:
+                        self._log_deferred.append((mod, imp))
+        if logging:
+            self._log_refs.extend(trace.refs)
+            self._log_tops.extend(trace.tops)
+            self._log_present.extend(trace.needs)
         return True
 
     def execute(self, mod: _Module) -> None:
