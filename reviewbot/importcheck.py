@@ -166,6 +166,7 @@ class _Trace:
 # consulted not yet) is recorded again as another variant, up to VARIANTS of them.
 TraceStore = dict[tuple[str, int], tuple[_Trace, ...]]
 VARIANTS = 4
+_NONE: frozenset[str] = frozenset()
 
 
 class _Failure(Exception):
@@ -621,7 +622,7 @@ class HandlerCheck:
         """Apply a recorded load if it would come out the same here; False if not."""
         modules = self.modules
         fresh = modules.keys().isdisjoint(trace.names)  # usually
-        loaded = set() if fresh else modules.keys() & trace.names
+        loaded = _NONE if fresh else modules.keys() & trace.names
         # What it consulted, or holds, must be here as it was there: finished and not
         # broken (a recording that saw a broken module re-raise is never kept).
         if loaded and (trace.cyclic or not self._unsound.isdisjoint(loaded)
