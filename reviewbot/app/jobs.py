@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -123,7 +124,10 @@ class Runner:
 
     # -- the job ----------------------------------------------------------------------------
 
-    async def run(self, job: Job) -> str:
+    async def run(self, job: Job, *, why_cancelled: Callable[[], str | None] | None = None
+                  ) -> str:
+        """Run the job; never leave its check run unfinished. `why_cancelled` says why
+        the job was cancelled, when the caller knows better than "the server shut down"."""
         started = time.monotonic()
         st = _State(pr=job.pr_number)
         ctx = job.log_extra()
@@ -133,7 +137,9 @@ class Runner:
             outcome = await asyncio.wait_for(self._run(job, st), self.job_timeout)
         except asyncio.CancelledError:
             outcome = "cancelled"
-            await self._fail(job, st, "the server shut down before the check finished")
+            reason = why_cancelled() if why_cancelled is not None else None
+            await self._fail(job, st, reason or "the server shut down before the check "
+                                                "finished")
             raise
         except Exception as exc:
             log.warning("job failed", exc_info=not isinstance(

@@ -26,13 +26,14 @@ class Processor:
     def __init__(self, runner):
         self.runner = runner
 
-    async def __call__(self, job: Job) -> str:
+    async def __call__(self, job: Job, **options) -> str:
+        """`options` go to `Runner.run`."""
         if job.command:
             resolved = await self.resolve_command(job)
             if resolved is None:
                 return "ignored"
             job = resolved
-        return await self.runner.run(job)
+        return await self.runner.run(job, **options)
 
     async def resolve_command(self, job: Job) -> Job | None:
         """The forced job on the PR's current head, or None when the comment holds no

@@ -59,9 +59,22 @@ def make_job_function(processor: Processor, heartbeat: int):
             work = replace(work, resume=True)
             log.info("job attempt resumed", extra={**work.log_extra(),
                                                    "attempt": saq_job.attempts})
+        def why_cancelled() -> str | None:
+            # A live worker whose heartbeat came too late (its event loop stalled): a
+            # sweep took the job for a dead worker's and aborted this attempt. SAQ marks
+            # the attempt before cancelling it, and queues no other (the aborted job is
+            # deleted), so the run is completed here, with the reason.
+            worker = ctx.get("worker")
+            task = getattr(worker, "job_task_contexts", {}).get(saq_job) or {}
+            if task.get("aborted") == getattr(worker.queue, "swept_error_message", None):
+                return (f"the worker's heartbeat came more than REVIEWBOT_HEARTBEAT "
+                        f"({heartbeat} s) late, so the job was taken for a dead worker's "
+                        f"and stopped")
+            return None
+
         beat = asyncio.create_task(_heartbeat(saq_job, max(0.5, heartbeat / 3)))
         try:
-            return await processor(work)
+            return await processor(work, why_cancelled=why_cancelled)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -188,7 +188,7 @@ async def test_worker_runs_jobs_and_retries_failures_with_backoff(redis_url, qna
     seen: list[Job] = []
 
     class Flaky:
-        async def __call__(self, work: Job) -> str:
+        async def __call__(self, work: Job, **options) -> str:
             seen.append(work)
             if len(seen) == 1:
                 raise RuntimeError("GitHub fell over")
@@ -205,6 +205,55 @@ async def test_worker_runs_jobs_and_retries_failures_with_backoff(redis_url, qna
     finally:
         w.event.set()
         await asyncio.wait_for(task, 10)
+        await backend.close()
+
+
+async def test_a_live_worker_swept_for_a_late_heartbeat_says_so_on_the_run(
+        standin, keypair, redis_url, qname, monkeypatch):
+    """A heartbeat that comes too late (the worker's event loop stalled) looks like a dead
+    worker's: a sweep aborts the running attempt, and SAQ queues no other (the aborted job
+    is deleted). The run is completed as failure with that reason and a Re-run button,
+    not left in progress, and not blamed on a shutdown."""
+    from reviewbot.app import worker as worker_mod
+    from reviewbot.app.distributed import DistributedQueue, open_backend
+    from reviewbot.app.settings import Settings
+    from tests.app.conftest import FAST
+
+    [(repo, number, head)] = seed_pulls(standin, 1, 1)
+    standin.latency = 0.3  # a job takes several seconds: longer than the heartbeat
+    beat = worker_mod._heartbeat
+
+    async def late_on_the_first_attempt(saq_job, every):
+        if saq_job.attempts == 1:
+            await asyncio.Event().wait()  # never beats: as if its event loop were stalled
+        await beat(saq_job, every)
+
+    monkeypatch.setattr(worker_mod, "_heartbeat", late_on_the_first_attempt)
+    name = qname(redis_url)
+    settings = Settings(app_id=str(APP_ID), private_key=keypair[0], webhook_secret=b"x",
+                        api_url=standin.base_url, queue_url=redis_url, queue_name=name,
+                        heartbeat=1, sweep_interval=1, write_gap=0.0, workers=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker_mod.run_worker(
+        settings, policy=FAST, runner_options={"disk_cache": False}, stop=stop))
+    backend = await open_backend(redis_url, name)
+    try:
+        await DistributedQueue(backend, heartbeat=1).enqueue(Job(
+            installation_id=INSTALLATION, repo=repo, head_sha=head, pr_number=number,
+            base_ref="main", base_sha=None, event="pull_request",
+            delivery_id=str(uuid.uuid4()), action="opened"))
+        await wait_for(lambda: [r["status"] for r in standin.runs(repo, head)] == ["completed"],
+                       40, "the run to be completed")
+        [run] = standin.runs(repo, head)
+        assert run["conclusion"] == "failure"
+        assert run["output"]["title"] == "reviewbot could not finish the import check"
+        summary = run["output"]["summary"]
+        assert "heartbeat came more than REVIEWBOT_HEARTBEAT (1 s) late" in summary, summary
+        assert "shut down" not in summary
+        assert [a["identifier"] for a in run["actions"]] == ["rerun"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 40)
         await backend.close()
 
 
@@ -323,7 +372,12 @@ async def test_worker_killed_mid_job_is_taken_up_by_the_other(standin, keypair, 
     name = qname(redis_url)
     [(repo, number, head)] = seed_pulls(standin, 1, 1)
     secret = secrets.token_hex(16).encode()
-    procs.env = _env(standin, keypair, tmp_path, redis_url, name, secret)
+    # A heartbeat of 5 s (beats every 1.7 s): a busy machine can stall a live worker's
+    # event loop for more than the 1.3 s a 2 s heartbeat allows, and the survivor would
+    # then take its own attempt for a dead worker's (see
+    # test_a_live_worker_swept_for_a_late_heartbeat_says_so_on_the_run).
+    procs.env = _env(standin, keypair, tmp_path, redis_url, name, secret,
+                     REVIEWBOT_HEARTBEAT=5)
     serve = procs.start("serve")
     workers = [procs.start("worker"), procs.start("worker")]
     await asyncio.gather(*(procs.ready(p) for p in [serve, *workers]))
