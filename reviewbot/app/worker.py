@@ -59,6 +59,7 @@ def make_job_function(processor: Processor, heartbeat: int):
             work = replace(work, resume=True)
             log.info("job attempt resumed", extra={**work.log_extra(),
                                                    "attempt": saq_job.attempts})
+
         def why_cancelled() -> str | None:
             # A live worker whose heartbeat came too late (its event loop stalled): a
             # sweep took the job for a dead worker's and aborted this attempt. SAQ marks
@@ -66,7 +67,8 @@ def make_job_function(processor: Processor, heartbeat: int):
             # deleted), so the run is completed here, with the reason.
             worker = ctx.get("worker")
             task = getattr(worker, "job_task_contexts", {}).get(saq_job) or {}
-            if task.get("aborted") == getattr(worker.queue, "swept_error_message", None):
+            swept = getattr(getattr(worker, "queue", None), "swept_error_message", None)
+            if swept is not None and task.get("aborted") == swept:
                 return (f"the worker's heartbeat came more than REVIEWBOT_HEARTBEAT "
                         f"({heartbeat} s) late, so the job was taken for a dead worker's "
                         f"and stopped")
