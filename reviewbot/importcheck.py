@@ -150,7 +150,9 @@ class _Trace:
     outside: frozenset[str]  # modules loaded before it that it consulted (were done)
     shapes: tuple[tuple[str, _Module], ...]  # of those that vary, the module as it was
     needs: tuple[str, ...]  # ancestors of its modules that were there before it
-    cyclic: bool  # it consulted a module of its own while that was still running
+    # Its modules that it consulted while they were still running (a cycle): a replay that
+    # skips one of them (loaded here, so finished) would not see it half-initialised.
+    running: frozenset[str]
     names: tuple[str, ...]  # of its modules, in load order
     by_name: dict[str, _Module]
     paths: dict[str, str]  # of its modules that have a file, in load order
@@ -514,10 +516,11 @@ class HandlerCheck:
         own = {name for name, _ in modules}
         refs = tuple(dict.fromkeys(self._log_refs[r0:]))  # replays repeat them upwards
         outside = []
-        cyclic = False
+        consulted_running = set()
         for name, running in refs:
             if name in own:
-                cyclic = cyclic or running
+                if running:
+                    consulted_running.add(name)
             elif running:
                 return  # it saw a module outside it half-initialised: order-dependent
             else:
@@ -565,10 +568,10 @@ class HandlerCheck:
             tuple(tops), frozenset(outside),
             # (a finished module's names no longer change: kept as it is, not copied)
             tuple((n, self.modules[n]) for n in self._varies.intersection(outside)),
-            needs, cyclic,
+            needs, frozenset(consulted_running),
             tuple(name for name, _ in modules), by_name,
             {name: mod.ref.path for name, mod in modules if mod.ref.path},
-            tuple(name for name, mod in modules if mod.broken is not None),
+            tuple(name for name, mod in by_name.items() if mod.broken is not None),
             tuple(self._varies.intersection(own)), {self.search})
         self.traces[key] = (*self.traces.get(key, ()), trace)
 
@@ -625,7 +628,8 @@ class HandlerCheck:
         loaded = _NONE if fresh else modules.keys() & trace.names
         # What it consulted, or holds, must be here as it was there: finished and not
         # broken (a recording that saw a broken module re-raise is never kept).
-        if loaded and (trace.cyclic or not self._unsound.isdisjoint(loaded)
+        if loaded and (not loaded.isdisjoint(trace.running)
+                       or not self._unsound.isdisjoint(loaded)
                        or (not loaded.isdisjoint(trace.broken) and self._failed_into(
                            trace, loaded))):
             return False
