@@ -644,6 +644,12 @@ class HandlerCheck:
             present = modules.get(name)
             if present is None or present.status == FAILED or present.broken is not None:
                 return False
+            if present.status == RUNNING and any(f[0] == "fail" and f[6] is not None
+                                                 for f in trace.findings):
+                # A failure escaping the load aborts the importers here, this ancestor
+                # among them, so it breaks in the middle of the load, where the recording
+                # saw it whole (a load that broke one is never recorded).
+                return False
         if self.search not in trace.fits:
             find = self.search.find
             for name, ref in trace.tops:
