@@ -683,12 +683,9 @@ class HandlerCheck:
             self._varies.update(trace.varying)
         if trace.broken:
             self._unsound.update(name for name in trace.broken if name in new)
-        if not logging:
-            pass
-        elif fresh:
-            self._log_findings.extend(trace.agains)
-        else:
-            self._log_findings.extend(f for f in trace.agains if f[1] in new)
+        if logging:
+            self._log_findings.extend(
+                trace.agains if fresh else (f for f in trace.agains if f[1] in new))
         for entry in trace.findings:
             if not fresh and entry[1] not in new:
                 continue
