@@ -159,20 +159,7 @@ def run(host: str, port: int, settings: Settings) -> None:
     log.info("starting", extra={"host": host, "port": port, "version": __version__,
                                 "loop": type(loop).__module__})
     app = create_app(settings, policy=RetryPolicy(write_gap=settings.write_gap))
-    asyncio.set_event_loop(loop)
-    main = loop.create_task(serve(app, host, port))
-    try:
-        loop.run_until_complete(main)
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
-    finally:
-        if not main.done():
-            main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(main)
-        rest = asyncio.all_tasks(loop)
-        for task in rest:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+    # The runner cancels what is left (serve's cleanup runs then) and closes the loop.
+    with (asyncio.Runner(loop_factory=lambda: loop) as runner,
+          contextlib.suppress(web.GracefulExit, KeyboardInterrupt)):
+        runner.run(serve(app, host, port))
