@@ -98,7 +98,9 @@ def payload() -> bytes:
     else:
         from reviewbot.app import payloads
 
-        data = payloads.pull_request("opened", {"number": 7}, {"full_name": "o/r"}, 1)
+        pull = {"number": 7, "head": {"ref": "feature", "sha": "a" * 40},
+                "base": {"ref": "main", "sha": "b" * 40}}
+        data = payloads.pull_request("opened", pull, {"full_name": "o/r"}, 1)  # ~300 bytes
     data["installation"] = {"id": 1, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="}
     return json.dumps(data, indent=2).encode()  # as GitHub sends it, ~28 kB
 

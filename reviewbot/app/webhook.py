@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -287,29 +288,24 @@ def _merge_group(payload: dict, action: str, common: dict) -> Route:
                      base_sha=str(group["base_sha"]), force=True, **common), "queued")
 
 
-def _reply(status: int, outcome: str, event: str, metrics, **extra) -> web.Response:
+def _reply(status: int, outcome: str, event: str, metrics, **extra) -> tuple[int, bytes]:
     metrics.inc("reviewbot_webhook_deliveries_total", {"event": event or "-", "outcome": outcome})
-    return web.Response(body=orjson.dumps({"outcome": outcome, **extra}), status=status,
-                        content_type="application/json")
+    return status, orjson.dumps({"outcome": outcome, **extra})
 
 
 async def handle(request: web.Request) -> web.Response:
-    """The route's handler (the app's router calls it)."""
-    return await receive(request.app, request)
+    """The route's handler: a delivery that reached aiohttp (one of a shape `deliveryhttp`
+    leaves to it, such as chunked or `Expect: 100-continue`)."""
+    status, body = await receive(request.app, request)
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
-async def receive(app: web.Application, request: web.BaseRequest) -> web.Response:
-    """A delivery to `app`; the server calls it directly, before the router (see
-    server.WebhookFirstRunner)."""
-    settings = app[keys.SETTINGS]
-    metrics = app[keys.METRICS]
-    queue: JobQueue = app[keys.QUEUE]
-    deliveries: DeliveryLog = app[keys.DELIVERIES]
+async def receive(app: web.Application, request: web.BaseRequest) -> tuple[int, bytes]:
+    """Size and content type, then the body, then `accept`."""
     headers = request.headers
     event = headers.get("X-GitHub-Event", "")
-    delivery = headers.get("X-GitHub-Delivery", "")
-    ctx = {"delivery": delivery or None, "event": event or None}
-
+    ctx = {"delivery": headers.get("X-GitHub-Delivery") or None, "event": event or None}
+    metrics = app[keys.METRICS]
     if request.content_length is not None and request.content_length > MAX_BODY:
         log.info("webhook rejected: body too large", extra={**ctx, "size": request.content_length})
         return _reply(413, "too_large", event, metrics)
@@ -323,6 +319,20 @@ async def receive(app: web.Application, request: web.BaseRequest) -> web.Respons
     except web.HTTPRequestEntityTooLarge:
         log.info("webhook rejected: body too large", extra=ctx)
         return _reply(413, "too_large", event, metrics)
+    return await accept(app, headers, body)
+
+
+async def accept(app: web.Application, headers: Mapping[str, str],
+                 body: bytes) -> tuple[int, bytes]:
+    """A delivery's whole body, of the right size and content type, to the reply's status and
+    JSON body: signature, headers, parse, dedupe, route, enqueue. Case-insensitive `headers`."""
+    settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    queue: JobQueue = app[keys.QUEUE]
+    deliveries: DeliveryLog = app[keys.DELIVERIES]
+    event = headers.get("X-GitHub-Event", "")
+    delivery = headers.get("X-GitHub-Delivery", "")
+    ctx = {"delivery": delivery or None, "event": event or None}
 
     sig = headers.get("X-Hub-Signature-256")
     if not sig:
