@@ -3,7 +3,7 @@
 A delivery is the one request at request rate, and aiohttp's HTTP layer takes about half of
 the CPU its acknowledgement costs (docs/performance.md). So every connection starts on
 `DeliveryProtocol`, which answers requests of the one shape GitHub sends itself: `POST
-/webhook` over HTTP/1.1 keep-alive, one Content-Length within `webhook.MAX_BODY`,
+/webhook` over HTTP/1.1, one Content-Length within `webhook.MAX_BODY`,
 `Content-Type: application/json`, no Transfer-Encoding, Expect or Upgrade. llhttp (through
 httptools; aiohttp parses with llhttp too) reads the head, the body is taken by its length,
 `webhook.accept` answers. At the first request of any other shape, or one llhttp rejects,
@@ -41,8 +41,8 @@ _status_lines: dict[int, bytes] = {}
 _date: list = [None, b""]  # the last whole second and its Date header value
 
 
-def response(status: int, body: bytes) -> bytes:
-    """A whole HTTP/1.1 response with a JSON body."""
+def response(status: int, body: bytes, *, close: bool = False) -> bytes:
+    """A whole HTTP/1.1 response with a JSON body; `close` says the connection ends."""
     line = _status_lines.get(status)
     if line is None:
         line = _status_lines[status] = (
@@ -51,7 +51,8 @@ def response(status: int, body: bytes) -> bytes:
     now = int(time.time())
     if now != _date[0]:
         _date[:] = [now, formatdate(now, usegmt=True).encode()]
-    return b"%s%d\r\nDate: %s\r\n\r\n%s" % (line, len(body), _date[1], body)
+    return b"%s%d\r\nDate: %s\r\n%s\r\n%s" % (line, len(body), _date[1],
+                                              b"Connection: close\r\n" if close else b"", body)
 
 
 class _Head:
@@ -70,9 +71,9 @@ class _Head:
         self.headers.append((name, value))
 
 
-def parse_head(head: bytes) -> tuple[CIMultiDict, int] | None:
-    """The headers and Content-Length of a request head (ending with its blank line) of the
-    plain delivery shape; None for a request of any other shape, valid or not."""
+def parse_head(head: bytes) -> tuple[CIMultiDict, int, bool] | None:
+    """The headers, Content-Length and keep-alive of a request head (ending with its blank
+    line) of the plain delivery shape; None for a request of any other shape, valid or not."""
     parsed = _Head()
     parser = httptools.HttpRequestParser(parsed)
     try:
@@ -80,8 +81,7 @@ def parse_head(head: bytes) -> tuple[CIMultiDict, int] | None:
     except (httptools.HttpParserError, httptools.HttpParserUpgrade):
         return None
     if (parser.get_method() != b"POST" or parsed.url != b"/webhook"
-            or parser.get_http_version() != "1.1" or not parser.should_keep_alive()
-            or len(parsed.headers) > MAX_HEADERS):
+            or parser.get_http_version() != "1.1" or len(parsed.headers) > MAX_HEADERS):
         return None
     headers: CIMultiDict = CIMultiDict()
     length = ctype = None
@@ -101,7 +101,7 @@ def parse_head(head: bytes) -> tuple[CIMultiDict, int] | None:
                     value.decode("utf-8", "surrogateescape"))  # as aiohttp decodes them
     if length is None or length > webhook.MAX_BODY or ctype != b"application/json":
         return None
-    return headers, length
+    return headers, length, parser.should_keep_alive()
 
 
 class DeliveryServer:
@@ -140,7 +140,8 @@ class DeliveryProtocol(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.pending: tuple[CIMultiDict, int, int] | None = None  # headers, body start, end
+        # a head read whose body is not whole yet: headers, body start and end, keep-alive
+        self.pending: tuple[CIMultiDict, int, int, bool] | None = None
         self.answering: asyncio.Task | None = None
         self.closing = False
         self.reading_paused = self.writing_paused = False
@@ -225,14 +226,16 @@ class DeliveryProtocol(asyncio.Protocol):
             if parsed is None:
                 self._hand_off()
                 return
-            self.pending = (parsed[0], end + 4, end + 4 + parsed[1])
-        headers, start, stop = self.pending
+            self.pending = (parsed[0], end + 4, end + 4 + parsed[1], parsed[2])
+        headers, start, stop, keep_alive = self.pending
         if len(buffer) < stop:
             return
         with memoryview(buffer) as view:
             body = bytes(view[start:stop])
         del buffer[:stop]
         self.pending = None
+        if not keep_alive:
+            self.closing = True
         self.answering = self.loop.create_task(self._answer(headers, body))
 
     async def _answer(self, headers: CIMultiDict, body: bytes) -> None:
@@ -246,7 +249,7 @@ class DeliveryProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        transport.write(response(status, reply))
+        transport.write(response(status, reply, close=self.closing))
         self.last_active = self.loop.time()
         if self.closing:
             transport.close()

@@ -139,11 +139,15 @@ async def test_garbage_gets_aiohttps_400(server):
     writer.close()
 
 
-async def test_connection_close_is_honoured(server):
+async def test_connection_close_is_honoured(own_server):
+    server = await own_server()
     reader, writer = await connect(server)
-    writer.write(ping(server, extra=b"Connection: close\r\n"))
-    assert (await read_response(reader))[0] == 200
+    # pipelined after a delivery that closes: never read
+    writer.write(ping(server, extra=b"Connection: close\r\n") + HEALTHZ)
+    status, headers, _ = await read_response(reader)
+    assert (status, headers["connection"]) == (200, "close")
     assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert not server.runner.server.open
 
 
 async def test_a_client_that_half_closes_still_gets_its_answer(server):
@@ -291,8 +295,6 @@ async def test_an_idle_connection_is_closed_after_the_keepalive_timeout(own_serv
      b"Transfer-Encoding: chunked\r\n\r\n", None),
     (b"POST /webhook HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
      b"Upgrade: websocket\r\nConnection: upgrade\r\n\r\n", None),
-    (b"POST /webhook HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
-     b"Connection: close\r\n\r\n", None),
     (b"POST /webhook HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
      % (MAX_BODY + 1), None),
     (b"POST /webhook HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
@@ -305,8 +307,14 @@ def test_parse_head_takes_the_plain_delivery_shape_only(head, shape):
     if shape is None:
         assert parsed is None
     else:
-        assert parsed is not None and parsed[1] == shape
+        assert parsed is not None and parsed[1:] == (shape, True)
         assert parsed[0]["content-type"].lower() == "application/json"
+
+
+def test_parse_head_reads_connection_close():
+    head = (b"POST /webhook HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+            b"Connection: close\r\n\r\n")
+    assert deliveryhttp.parse_head(head)[1:] == (5, False)
 
 
 def test_response_is_a_whole_http_message():
@@ -315,4 +323,6 @@ def test_response_is_a_whole_http_message():
     lines = head.split(b"\r\n")
     assert lines[0] == b"HTTP/1.1 202 Accepted"
     assert b"Content-Length: 20" in lines and b"Content-Type: application/json" in lines
+    assert b"Connection: close" not in lines
     assert body == b'{"outcome":"queued"}'
+    assert b"\r\nConnection: close\r\n\r\n" in deliveryhttp.response(500, b"{}", close=True)
