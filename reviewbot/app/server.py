@@ -122,8 +122,8 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
 class WebhookFirstRunner(web.AppRunner):
     """The app's runner, whose sites start each connection on `deliveryhttp`: it answers
-    plain webhook deliveries without aiohttp's HTTP layer (about 25 µs of the 85 µs of CPU
-    a delivery took, benchmarks/webhook.py) and hands a connection to the app at its first
+    plain webhook deliveries without aiohttp's HTTP layer (about 25 of the 100 µs of CPU a
+    delivery took, benchmarks/webhook.py) and hands a connection to the app at its first
     request of any other shape. `keepalive_timeout` (aiohttp 3.14's default) closes idle
     connections on either path."""
 

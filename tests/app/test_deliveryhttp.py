@@ -139,6 +139,13 @@ async def test_garbage_gets_aiohttps_400(server):
     writer.close()
 
 
+async def test_a_head_with_bare_line_feeds_is_left_to_aiohttp(server):
+    reader, writer = await connect(server)
+    writer.write(ping(server).replace(b"\r\n", b"\n"))
+    assert (await read_response(reader))[0] == 400  # aiohttp's answer, not a stall
+    writer.close()
+
+
 async def test_connection_close_is_honoured(own_server):
     server = await own_server()
     reader, writer = await connect(server)
