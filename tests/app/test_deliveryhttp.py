@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 from urllib.parse import urlsplit
 
@@ -97,6 +98,23 @@ async def test_a_10_mb_delivery_in_pieces(server):
     writer.write(ping(server, delivery="next"))
     assert [(await read_response(reader))[0] for _ in range(2)] == [200, 200]
     writer.close()
+
+
+async def test_pipelined_requests_split_anywhere(server):
+    rng = random.Random(6)
+    data = ping(server, delivery="a") + ping(server, delivery="b") + HEALTHZ + ping(server)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(data)), 6))
+        reader, writer = await connect(server)
+        for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            writer.write(data[start:stop])
+            await writer.drain()
+            await asyncio.sleep(0)
+        answers = [await read_response(reader) for _ in range(4)]
+        assert [a[0] for a in answers] == [200] * 4, cuts
+        assert [orjson.loads(a[2]).get("outcome") for a in answers] == [
+            "pong", "pong", None, "pong"], cuts
+        writer.close()
 
 
 async def test_other_shapes_of_a_delivery_are_answered_by_aiohttp(server):
