@@ -159,9 +159,13 @@ class DeliveryProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # A delivery being answered still finishes (it is queued either way); its answer
         # has nowhere to go.
+        self._release()
+        self.buffer.clear()
+
+    def _release(self) -> None:
+        """This protocol no longer owns the connection (lost, or handed to aiohttp)."""
         self.server.open.discard(self)
         self.transport = None
-        self.buffer.clear()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -263,11 +267,7 @@ class DeliveryProtocol(asyncio.Protocol):
     def _hand_off(self) -> None:
         transport = self.transport
         assert transport is not None
-        self.server.open.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.transport = None
+        self._release()
         handler = self.server.aiohttp()
         transport.set_protocol(handler)
         handler.connection_made(transport)

@@ -36,10 +36,10 @@ def generate_key() -> tuple[str, object]:
 
 async def start_app(settings: Settings, *, policy: RetryPolicy | None = None,
                     runner_options: dict | None = None,
-                    keepalive_timeout: float = 3630.0) -> tuple[web.AppRunner, str]:
+                    **serve_options) -> tuple[web.AppRunner, str]:
+    """`serve_options` (such as `keepalive_timeout`) go to the aiohttp runner."""
     app = create_app(settings, policy=policy, runner_options=runner_options)
-    runner = WebhookFirstRunner(app, access_log=None, shutdown_timeout=2.0,
-                                keepalive_timeout=keepalive_timeout)
+    runner = WebhookFirstRunner(app, access_log=None, shutdown_timeout=2.0, **serve_options)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 from reviewbot.app import keys, payloads
 from reviewbot.app.demo_serve import generate_key, start_app
@@ -77,6 +78,7 @@ class Server:
     settings: Settings
     gh: GitHubStandIn
     session: aiohttp.ClientSession
+    app_runner: web.AppRunner  # the aiohttp runner (`runner` is the job runner)
 
     @property
     def queue(self):
@@ -105,21 +107,25 @@ class Server:
 async def make_server(standin, keypair):
     started = []
 
-    async def make(policy: RetryPolicy = FAST, **runner_options) -> Server:
+    async def make(policy: RetryPolicy = FAST, *, serve_options: dict | None = None,
+                   **runner_options) -> Server:
+        """`serve_options` go to the aiohttp runner, `runner_options` to the job runner."""
         settings = Settings(app_id=str(APP_ID), private_key=keypair[0],
                             webhook_secret=secrets.token_hex(16).encode(),
                             api_url=standin.base_url, workers=2)
         runner_options.setdefault("disk_cache", False)
         app_runner, url = await start_app(settings, policy=policy,
-                                          runner_options=runner_options)
+                                          runner_options=runner_options,
+                                          **(serve_options or {}))
         session = aiohttp.ClientSession()
         started.append((app_runner, session))
-        return Server(url, app_runner.app, settings, standin, session)
+        return Server(url, app_runner.app, settings, standin, session, app_runner)
 
     yield make
     for app_runner, session in started:
         await session.close()
-        await app_runner.cleanup()
+        if app_runner.server is not None:  # not stopped by the test
+            await app_runner.cleanup()
 
 
 @pytest_asyncio.fixture

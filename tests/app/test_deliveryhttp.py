@@ -7,18 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 from urllib.parse import urlsplit
 
 import orjson
 import pytest
-import pytest_asyncio
 
 from reviewbot.app import deliveryhttp, webhook
-from reviewbot.app.demo_serve import start_app
-from reviewbot.app.settings import Settings
 from reviewbot.app.webhook import MAX_BODY, signature
-from tests.app.conftest import APP_ID
 
 
 def ping(server, *, delivery: str = "d-1", extra: bytes = b"", ctype: bytes = b"application/json",
@@ -60,12 +55,12 @@ async def test_plain_deliveries_answered_on_a_kept_alive_connection(server):
     writer.close()
 
 
-async def test_another_request_hands_the_connection_to_the_app_in_order(own_server):
-    server = await own_server()
+async def test_another_request_hands_the_connection_to_the_app_in_order(make_server):
+    server = await make_server()
     reader, writer = await connect(server)
     writer.write(ping(server, delivery="0"))
     assert (await read_response(reader))[0] == 200
-    assert len(server.runner.server.open) == 1  # answered by deliveryhttp
+    assert len(server.app_runner.server.open) == 1  # answered by deliveryhttp
     # pipelined: a delivery, a request of another shape, then a delivery aiohttp now answers
     writer.write(ping(server, delivery="a") + HEALTHZ + ping(server, delivery="b"))
     answers = [await read_response(reader) for _ in range(3)]
@@ -73,7 +68,7 @@ async def test_another_request_hands_the_connection_to_the_app_in_order(own_serv
     assert orjson.loads(answers[0][2]) == {"outcome": "pong"}
     assert orjson.loads(answers[1][2])["status"] == "ok"
     assert orjson.loads(answers[2][2]) == {"outcome": "pong"}
-    assert not server.runner.server.open  # aiohttp's now
+    assert not server.app_runner.server.open  # aiohttp's now
     writer.write(HEALTHZ)
     assert (await read_response(reader))[0] == 200
     writer.close()
@@ -164,15 +159,15 @@ async def test_a_head_with_bare_line_feeds_is_left_to_aiohttp(server):
     writer.close()
 
 
-async def test_connection_close_is_honoured(own_server):
-    server = await own_server()
+async def test_connection_close_is_honoured(make_server):
+    server = await make_server()
     reader, writer = await connect(server)
     # pipelined after a delivery that closes: never read
     writer.write(ping(server, extra=b"Connection: close\r\n") + HEALTHZ)
     status, headers, _ = await read_response(reader)
     assert (status, headers["connection"]) == (200, "close")
     assert await asyncio.wait_for(reader.read(), 5) == b""
-    assert not server.runner.server.open
+    assert not server.app_runner.server.open
 
 
 async def test_a_client_that_half_closes_still_gets_its_answer(server):
@@ -215,32 +210,6 @@ async def test_many_pipelined_deliveries_are_all_answered(server):
     writer.close()
 
 
-class Own:
-    """A server of the test's own, to stop or to time out."""
-
-    def __init__(self, runner, url, settings):
-        self.runner, self.url, self.settings = runner, url, settings
-
-
-@pytest_asyncio.fixture
-async def own_server(standin, keypair):
-    started = []
-
-    async def start(**runner_kwargs) -> Own:
-        settings = Settings(app_id=str(APP_ID), private_key=keypair[0],
-                            webhook_secret=secrets.token_hex(16).encode(),
-                            api_url=standin.base_url, workers=1)
-        runner, url = await start_app(settings, runner_options={"disk_cache": False},
-                                      **runner_kwargs)
-        started.append(runner)
-        return Own(runner, url, settings)
-
-    yield start
-    for runner in started:
-        if runner.server is not None:
-            await runner.cleanup()
-
-
 class Gate:
     """webhook.accept that waits to be let through."""
 
@@ -258,14 +227,14 @@ class Gate:
 
 
 async def test_a_graceful_stop_answers_the_delivery_in_flight_and_closes_idle_ones(
-        own_server, monkeypatch):
-    server = await own_server()
+        make_server, monkeypatch):
+    server = await make_server()
     idle_reader, _ = await connect(server)
     reader, writer = await connect(server)
     gate = Gate(monkeypatch)
     writer.write(ping(server))
     await asyncio.wait_for(gate.entered.wait(), 5)
-    stopping = asyncio.create_task(server.runner.cleanup())
+    stopping = asyncio.create_task(server.app_runner.cleanup())
     assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # closed at once
     gate.release.set()
     assert (await read_response(reader))[0] == 200
@@ -289,8 +258,8 @@ async def test_a_client_gone_mid_answer_breaks_nothing(server, monkeypatch, capl
     writer.close()
 
 
-async def test_an_idle_connection_is_closed_after_the_keepalive_timeout(own_server):
-    server = await own_server(keepalive_timeout=0.3)
+async def test_an_idle_connection_is_closed_after_the_keepalive_timeout(make_server):
+    server = await make_server(serve_options={"keepalive_timeout": 0.3})
     reader, writer = await connect(server)
     writer.write(ping(server))
     assert (await read_response(reader))[0] == 200
