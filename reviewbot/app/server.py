@@ -111,7 +111,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed (the `app` extra installs it on Linux and macOS): its
-    transports take about 8 µs less of a webhook delivery than asyncio's."""
+    transports are cheaper than asyncio's (docs/performance.md)."""
     try:
         import uvloop
     except ImportError:
