@@ -121,8 +121,11 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
 async def serve(app: web.Application, host: str, port: int) -> None:
     """Serve until cancelled (SIGTERM and SIGINT raise GracefulExit), then clean up: open
-    connections get up to 30 s to finish, and the app's cleanup drains running jobs."""
-    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=30)
+    connections get up to 30 s to finish, and the app's cleanup drains running jobs. Idle
+    connections outlive a load balancer's, so it never sends on one being closed (aiohttp
+    3.14's default, set for the older aiohttp versions pyproject allows)."""
+    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=30,
+                           keepalive_timeout=3630)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
