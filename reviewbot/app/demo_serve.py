@@ -16,7 +16,7 @@ from aiohttp import web
 
 from reviewbot.app import keys, payloads
 from reviewbot.app.github import RetryPolicy
-from reviewbot.app.server import WebhookFirstRunner, create_app
+from reviewbot.app.server import create_app
 from reviewbot.app.settings import Settings
 from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO, GitHubStandIn, seed_incident
 
@@ -39,11 +39,11 @@ async def start_app(settings: Settings, *, policy: RetryPolicy | None = None,
                     **serve_options) -> tuple[web.AppRunner, str]:
     """`serve_options` (such as `keepalive_timeout`) go to the aiohttp runner."""
     app = create_app(settings, policy=policy, runner_options=runner_options)
-    runner = WebhookFirstRunner(app, access_log=None, shutdown_timeout=2.0, **serve_options)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, **serve_options)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     return runner, f"http://127.0.0.1:{port}"
 
 

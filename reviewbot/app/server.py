@@ -21,7 +21,6 @@ from aiohttp import web
 
 from reviewbot import __version__
 from reviewbot.app import keys, logs, webhook
-from reviewbot.app.deliveryhttp import DeliveryServer
 from reviewbot.app.distributed import DistributedQueue, open_backend
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.jobs import Runner
@@ -112,7 +111,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed (the `app` extra installs it on Linux and macOS): its
-    transports take about 8 µs less of a webhook delivery than asyncio's."""
+    transports are cheaper than asyncio's (docs/performance.md)."""
     try:
         import uvloop
     except ImportError:
@@ -120,25 +119,13 @@ def event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-class WebhookFirstRunner(web.AppRunner):
-    """The app's runner, whose sites start each connection on `deliveryhttp`: it answers
-    plain webhook deliveries without aiohttp's HTTP layer (about 25 of the 100 µs of CPU a
-    delivery took, benchmarks/webhook.py) and hands a connection to the app at its first
-    request of any other shape. `keepalive_timeout` (aiohttp 3.14's default) closes idle
-    connections on either path."""
-
-    def __init__(self, app: web.Application, *, keepalive_timeout: float = 3630.0, **kwargs):
-        super().__init__(app, keepalive_timeout=keepalive_timeout, **kwargs)
-        self.keepalive_timeout = keepalive_timeout
-
-    async def _make_server(self):
-        return DeliveryServer(await super()._make_server(), self.app, self.keepalive_timeout)
-
-
 async def serve(app: web.Application, host: str, port: int) -> None:
     """Serve until cancelled (SIGTERM and SIGINT raise GracefulExit), then clean up: open
-    connections get up to 30 s to finish, and the app's cleanup drains running jobs."""
-    runner = WebhookFirstRunner(app, handle_signals=True, access_log=None, shutdown_timeout=30)
+    connections get up to 30 s to finish, and the app's cleanup drains running jobs. Idle
+    connections outlive a load balancer's, so it never sends on one being closed (aiohttp
+    3.14's default, set for the older aiohttp versions pyproject allows)."""
+    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=30,
+                           keepalive_timeout=3630)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -1,16 +1,23 @@
-"""Settings (errors before bind), /healthz, /metrics, JSON logs."""
+"""Settings (errors before bind), /healthz, /metrics, JSON logs, and HTTP over raw
+connections: aiohttp serves every request, deliveries included."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import random
+from urllib.parse import urlsplit
 
+import orjson
 import pytest
 
 from reviewbot import cli
+from reviewbot.app import keys, webhook
 from reviewbot.app.logs import JSONFormatter
 from reviewbot.app.settings import Settings, SettingsError
+from reviewbot.app.webhook import MAX_BODY, signature
 from tests.app.conftest import pr_event
 
 
@@ -86,10 +93,8 @@ async def test_healthz(server):
         assert (await resp.json())["status"] == "ok"
 
 
-async def test_webhooks_go_straight_to_their_handler_and_the_rest_through_the_app(server):
+async def test_the_webhook_route(server):
     import aiohttp
-
-    from reviewbot.app.webhook import signature
 
     body = json.dumps({"zen": "x", "hook_id": 1}).encode()
     headers = {"Content-Type": "application/json", "X-GitHub-Event": "ping",
@@ -98,7 +103,7 @@ async def test_webhooks_go_straight_to_their_handler_and_the_rest_through_the_ap
     async with server.session.post(server.url + "/webhook", data=body,
                                    headers=headers) as resp:
         assert (resp.status, (await resp.json())["outcome"]) == (200, "pong")
-    # Expect: 100-continue is answered by the app's route, then the same handler runs.
+    # Expect: 100-continue is answered by aiohttp, then the handler runs.
     async with server.session.post(server.url + "/webhook", data=body, expect100=True,
                                    headers=headers,
                                    timeout=aiohttp.ClientTimeout(total=5)) as resp:
@@ -251,3 +256,206 @@ def test_serve_runs_on_uvloop_when_installed(monkeypatch):
     loop = server.event_loop()
     assert isinstance(loop, uvloop.Loop) and isinstance(loop, asyncio.AbstractEventLoop)
     loop.close()
+
+
+# -- HTTP over raw connections --------------------------------------------------------------
+
+def ping(server, *, delivery: str = "d-1", extra: bytes = b"", ctype: bytes = b"application/json",
+         length: int | None = None, zen: str = "Keep it logically awesome.") -> bytes:
+    """A signed `ping` delivery as GitHub sends it; `extra` is more header lines."""
+    body = orjson.dumps({"zen": zen, "hook_id": 1})
+    return b"".join([
+        b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: ", ctype,
+        b"\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: ", delivery.encode(),
+        b"\r\nX-Hub-Signature-256: ", signature(server.settings.webhook_secret, body).encode(),
+        b"\r\nContent-Length: ", str(len(body) if length is None else length).encode(), b"\r\n",
+        extra, b"\r\n", body])
+
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def connect(server):
+    url = urlsplit(server.url)
+    return await asyncio.open_connection(url.hostname, url.port)
+
+
+async def read_response(reader) -> tuple[int, dict, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+    body = await reader.readexactly(int(headers.get("content-length", 0)))
+    return status, headers, body
+
+
+async def test_deliveries_on_a_kept_alive_connection(server):
+    reader, writer = await connect(server)
+    for n in range(3):
+        writer.write(ping(server, delivery=f"d-{n}"))
+        status, headers, body = await read_response(reader)
+        assert (status, orjson.loads(body)) == (200, {"outcome": "pong"})
+        assert headers["content-type"] == "application/json"
+        assert headers["date"].endswith("GMT")
+        assert "connection" not in headers  # kept alive
+    writer.close()
+
+
+async def test_pipelined_requests_split_anywhere_are_answered_in_order(server):
+    rng = random.Random(6)
+    data = ping(server, delivery="a") + ping(server, delivery="b") + HEALTHZ + ping(server)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(data)), 6))
+        reader, writer = await connect(server)
+        for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            writer.write(data[start:stop])
+            await writer.drain()
+            await asyncio.sleep(0)
+        answers = [await read_response(reader) for _ in range(4)]
+        assert [a[0] for a in answers] == [200] * 4, cuts
+        assert [orjson.loads(a[2]).get("outcome") for a in answers] == [
+            "pong", "pong", None, "pong"], cuts
+        writer.close()
+
+
+async def test_many_pipelined_deliveries_are_all_answered(server):
+    reader, writer = await connect(server)
+    count = 1000  # about 2.5 MB: reading pauses and resumes on the way
+    pad = b"X-Pad: " + b"p" * 2000 + b"\r\n"
+    writer.write(b"".join(ping(server, delivery=f"d-{n}", extra=pad) for n in range(count)))
+    statuses = [(await read_response(reader))[0] for _ in range(count)]
+    assert statuses == [200] * count
+    writer.close()
+
+
+async def test_a_10_mb_delivery_in_pieces_then_another(server):
+    reader, writer = await connect(server)
+    request = ping(server, zen="z" * (10 * 1024 * 1024))
+    for start in range(0, len(request), 65536):
+        writer.write(request[start:start + 65536])
+        await writer.drain()
+    writer.write(ping(server, delivery="next"))
+    assert [(await read_response(reader))[0] for _ in range(2)] == [200, 200]
+    writer.close()
+
+
+async def test_an_oversized_content_length_is_a_413_before_the_body_is_sent(server):
+    reader, writer = await connect(server)
+    head = ping(server, length=MAX_BODY + 1).partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    writer.write(head)  # and never the body
+    status, _, body = await read_response(reader)
+    assert (status, orjson.loads(body)) == (413, {"outcome": "too_large"})
+    assert server.app[keys.METRICS].value("reviewbot_webhook_deliveries_total",
+                                          {"event": "ping", "outcome": "too_large"}) == 1
+    writer.close()
+
+
+async def test_every_shape_of_a_delivery_gets_the_handlers_answer(server):
+    request = ping(server)
+    head, _, body = request.partition(b"\r\n\r\n")
+    no_length = b"\r\n".join(x for x in head.split(b"\r\n") if not x.startswith(b"Content-Length"))
+    chunked = (no_length + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    cases = [
+        (chunked, 200),
+        (ping(server, ctype=b"application/json; charset=utf-8"), 200),
+        (ping(server, ctype=b"text/plain"), 415),
+        (request.replace(b"/webhook", b"/webhook?x=1", 1), 200),
+        (request.replace(b"HTTP/1.1", b"HTTP/1.0", 1), 200),
+        # aiohttp's parser (llhttp, strict) refuses these before any handler runs
+        (b"POST /webhook HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+        (request.replace(b"\r\n", b"\n"), 400),
+    ]
+    for raw, expected in cases:
+        reader, writer = await connect(server)
+        writer.write(raw)
+        assert (await read_response(reader))[0] == expected, raw[:120]
+        writer.close()
+
+
+async def test_connection_close_is_honoured(server):
+    reader, writer = await connect(server)
+    writer.write(ping(server, extra=b"Connection: close\r\n"))
+    status, headers, _ = await read_response(reader)
+    assert (status, headers["connection"]) == (200, "close")
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+
+
+async def test_a_handler_fault_is_a_500_and_logged(server, monkeypatch, caplog):
+    real = webhook.accept
+    calls = []
+
+    async def faulty(app, headers, body):
+        calls.append(headers["X-GitHub-Delivery"])
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return await real(app, headers, body)
+
+    monkeypatch.setattr(webhook, "accept", faulty)
+    reader, writer = await connect(server)
+    writer.write(ping(server, delivery="first"))
+    assert (await read_response(reader))[0] == 500
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+    writer.close()
+    reader, writer = await connect(server)  # aiohttp closes the connection of a 500
+    writer.write(ping(server, delivery="second"))
+    assert (await read_response(reader))[0] == 200
+    assert calls == ["first", "second"]
+    writer.close()
+
+
+class Gate:
+    """webhook.accept that waits to be let through."""
+
+    def __init__(self, monkeypatch):
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        real = webhook.accept
+
+        async def gated(app, headers, body):
+            self.entered.set()
+            await self.release.wait()
+            return await real(app, headers, body)
+
+        monkeypatch.setattr(webhook, "accept", gated)
+
+
+async def test_a_graceful_stop_answers_the_delivery_in_flight_and_closes_idle_ones(
+        server, monkeypatch):
+    idle_reader, _ = await connect(server)
+    reader, writer = await connect(server)
+    gate = Gate(monkeypatch)
+    writer.write(ping(server))
+    await asyncio.wait_for(gate.entered.wait(), 5)
+    stopping = asyncio.create_task(server.app_runner.cleanup())
+    assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # closed at once
+    gate.release.set()
+    assert (await read_response(reader))[0] == 200
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    await asyncio.wait_for(stopping, 10)
+
+
+async def test_a_client_gone_mid_answer_breaks_nothing(server, monkeypatch, caplog):
+    reader, writer = await connect(server)
+    gate = Gate(monkeypatch)
+    writer.write(ping(server))
+    await asyncio.wait_for(gate.entered.wait(), 5)
+    writer.close()
+    await asyncio.sleep(0.05)
+    gate.release.set()
+    await asyncio.sleep(0.05)
+    reader, writer = await connect(server)
+    writer.write(ping(server, delivery="after"))
+    assert (await read_response(reader))[0] == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    writer.close()
+
+
+async def test_an_idle_connection_is_closed_after_the_keepalive_timeout(make_server):
+    server = await make_server(serve_options={"keepalive_timeout": 0.3})
+    reader, writer = await connect(server)
+    writer.write(ping(server))
+    assert (await read_response(reader))[0] == 200
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed once idle
+    silent_reader, _ = await connect(server)
+    assert await asyncio.wait_for(silent_reader.read(), 5) == b""  # never sent a thing
