@@ -12,10 +12,7 @@ import tempfile
 from pathlib import Path
 
 from reviewbot import __version__
-
-
-class UsageError(Exception):
-    pass
+from reviewbot.errors import UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
