@@ -318,9 +318,9 @@ def compare_with_static(repo: GitRepo, commit: str, handlers: Sequence[Handler],
     not verdicts). When both fail, the first static error must say what the real one says
     (see `_same_failure`).
     """
+    from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
     from reviewbot.localrun import load_config
-    from reviewbot.review import Analysis
 
     tree = repo.tree(commit)
     config = load_config(tree)
