@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reviewbot.discovery import cfnyaml
-from reviewbot.discovery.common import Found, skipped
+from reviewbot.discovery.common import Found, read_text, skipped
 from reviewbot.discovery.terraform.hcl import Budget, Each, Fail, Namespace, Ref, Scope, Unknown
 from reviewbot.tree import Tree, join
 
@@ -167,12 +166,10 @@ class Configuration:
                        if p.endswith((".tf", ".tfvars")) and not skipped(p))
         tree.prefetch(paths)
         for path in paths:
-            data = tree.read(path)
-            if len(data) > cfnyaml.MAX_BYTES:
-                found.warn(path, 0, "skipped: larger than 5 MB")
+            text = read_text(tree, path, found)
+            if text is None:
                 continue
             try:
-                text = cfnyaml.decode(data)
                 doc = hcl2.loads(text, serialization_options=hcl2_options(hcl2))
             except Exception as exc:  # lark raises many kinds; all mean "cannot parse"
                 found.warn(path, *hcl_error(exc))
