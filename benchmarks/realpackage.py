@@ -25,11 +25,12 @@ import sysconfig
 import time
 from pathlib import Path
 
+from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
 from reviewbot.fssource import directory_tree
 from reviewbot.importcheck import check_handler
 from reviewbot.model import Handler
-from reviewbot.review import Analysis, Closure
+from reviewbot.outcomes import Closure
 
 
 def main() -> int:

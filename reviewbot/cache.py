@@ -291,7 +291,7 @@ class SummaryCache:
     def get_results(self, keys: list[str]) -> dict[str, dict[str, tuple]]:
         """Recorded handler outcomes by key, each as {variant: plain tuple}: one handler
         definition has one variant per content of the files it loads (base and head of a
-        pull request side by side). See review.Analysis."""
+        pull request side by side). See reviewbot.outcomes."""
         out = {k: self.results[k] for k in keys if k in self.results}
         missing = [k for k in keys if k not in out]
         if missing and self.disk is not None:

@@ -12,10 +12,7 @@ import tempfile
 from pathlib import Path
 
 from reviewbot import __version__
-
-
-class UsageError(Exception):
-    pass
+from reviewbot.errors import UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 # Commands that analyse once and exit. In a process of their own they run without the
 # cyclic GC: checks and summaries leave no reference cycles (tests/test_importcheck_replay
 # checks it), and re-enabled after a batch of checks, the GC's first pass walked every
-# object the batch made (0.1 s of a 2.5 s check of botocore + moto). `serve` and `worker`
-# run for long and keep it.
+# object the batch made (measured in docs/performance.md). `serve` and `worker` run for
+# long and keep it.
 BATCH_COMMANDS = frozenset({"check", "demo", "handlers", "graph"})
 
 

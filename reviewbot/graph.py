@@ -60,10 +60,11 @@ class Graph:
 def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = None,
                 head: str | None = None, modules: bool = False) -> Graph:
     """Read the repository at a commit (or a change's head) and build the graph."""
+    from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
     from reviewbot.gitsource import GitRepo
     from reviewbot.localrun import check_repo, load_config, resolve_refs
-    from reviewbot.review import Analysis, find_handlers
+    from reviewbot.review import find_handlers
 
     repo = GitRepo(repo_path)
     cache = SummaryCache()

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reviewbot.errors import UsageError
 from reviewbot.gitsource import GitError, GitRepo
 from reviewbot.model import Handler
 
@@ -281,8 +282,6 @@ def select_handlers(repo_path: str, *, ref: str | None = None, base: str | None 
         by_name = {h.name: h for h in every}
         unknown = [n for n in names if n not in by_name]
         if unknown:
-            from reviewbot.cli import UsageError
-
             raise UsageError(f"unknown handler {', '.join(repr(n) for n in unknown)} "
                              f"(known: {', '.join(sorted(by_name)) or 'none'})")
         chosen = [by_name[n] for n in dict.fromkeys(names)]
@@ -319,9 +318,9 @@ def compare_with_static(repo: GitRepo, commit: str, handlers: Sequence[Handler],
     not verdicts). When both fail, the first static error must say what the real one says
     (see `_same_failure`).
     """
+    from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
     from reviewbot.localrun import load_config
-    from reviewbot.review import Analysis
 
     tree = repo.tree(commit)
     config = load_config(tree)

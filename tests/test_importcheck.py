@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
 from reviewbot.model import CONFIG_PATH, Handler
-from reviewbot.review import Analysis
 from reviewbot.tree import Tree
 
 PY = sys.version_info

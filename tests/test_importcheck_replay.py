@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
 from reviewbot.importcheck import HandlerCheck, check_handler
 from reviewbot.model import Handler
-from reviewbot.review import Analysis
 from reviewbot.tree import Tree
 
 LAYER = {

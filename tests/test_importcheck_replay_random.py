@@ -11,10 +11,10 @@ import random
 
 import pytest
 
+from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
 from reviewbot.importcheck import check_handler
 from reviewbot.model import Handler
-from reviewbot.review import Analysis
 from reviewbot.tree import Tree
 
 # Beyond the first 120: layers that found a fault the first ones do not show (5409, 5789:

@@ -213,9 +213,9 @@ def test_layers_merge_as_lambda_extracts_them(case, tmp_path):
     import subprocess
     import sys
 
+    from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
     from reviewbot.model import Handler
-    from reviewbot.review import Analysis
 
     files, main = MERGE_CASES[case]
     files = {**files, "fn/main.py": main + "def handler(e, c): pass\n"}

@@ -100,11 +100,11 @@ def test_deleting_an_imported_module_affects_its_importer_and_breaks_it():
 
 def test_base_outcomes_are_taken_from_the_head_only_where_no_loaded_file_differs(
         monkeypatch):
-    import reviewbot.review as review_mod
+    import reviewbot.analysis as analysis_mod
 
     checked = []
-    real = review_mod.check_handler
-    monkeypatch.setattr(review_mod, "check_handler",
+    real = analysis_mod.check_handler
+    monkeypatch.setattr(analysis_mod, "check_handler",
                         lambda h, *a, **k: checked.append(h.name) or real(h, *a, **k))
     head = dict(BASE, **{"lib/solo.py": "SOLO = 2\n"})
     report = run(BASE, head)
@@ -152,11 +152,11 @@ def test_no_change_nothing_affected():
 
 def test_recorded_outcomes_are_reused_and_invalidated(tmp_path):
     """A second run re-checks only handlers whose loaded files or import roots changed."""
-    import reviewbot.review as review_mod
+    import reviewbot.analysis as analysis_mod
 
     config = parse_config(CONFIG)
     checked = []
-    original = review_mod.check_handler
+    original = analysis_mod.check_handler
 
     def counting(handler, *args, **kwargs):
         checked.append(handler.name)
@@ -170,7 +170,7 @@ def test_recorded_outcomes_are_reused_and_invalidated(tmp_path):
         return report, sorted(set(checked))
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(review_mod, "check_handler", counting)
+        mp.setattr(analysis_mod, "check_handler", counting)
         _, first = run_once(BASE, BASE, {})
         assert first == ["a", "b", "c"]
         _, again = run_once(BASE, BASE, {})
@@ -218,48 +218,3 @@ def test_discovery_runs_once_when_no_deployment_file_or_path_changed(monkeypatch
     calls.clear()
     run(BASE, dict(head, **{"template.yaml": "Resources: {}\n"}))  # a new deployment file
     assert len(calls) == 2
-
-
-def test_many_cold_checks_split_with_a_forked_child_match_one_process(tmp_path, monkeypatch):
-    """`closures` checks every other chunk of a large cold batch in a forked child; the
-    outcomes are the same as in one process, and only this process writes them."""
-    import reviewbot.review as review_mod
-    from reviewbot import forkshare
-    from reviewbot.review import Analysis
-
-    if not forkshare.available():
-        pytest.skip("needs Linux and 2 CPUs")
-    files = dict(BASE)
-    imports = ["from common import Core", "import common.extra", "import solo",
-               "from common.core import helper", "from common import Missing", "import nowhere"]
-    lines = [f"  - {{name: f{i}, handler: main.handler, root: f{i}, paths: [lib]}}"
-             for i in range(80)]
-    for i in range(80):
-        files[f"f{i}/main.py"] = f"{imports[i % len(imports)]}\ndef handler(e, c): pass\n"
-    config = parse_config("discover: false\nhandlers:\n" + "\n".join(lines) + "\n")
-    tree = Tree.from_files(files)
-
-    def outcomes(analysis):
-        got = analysis.closures(list(config.handlers))
-        return {h.name: (c.files, c.errors, c.warnings) for h, c in got.items()}
-
-    with monkeypatch.context() as mp:
-        mp.setattr(forkshare, "available", lambda: False)
-        alone = outcomes(Analysis(tree, SummaryCache(disk=False)))
-    checked = []
-    real = review_mod.check_handler
-    monkeypatch.setattr(review_mod, "check_handler",
-                        lambda h, *a, **k: checked.append(h.name) or real(h, *a, **k))
-    split = outcomes(Analysis(tree, SummaryCache(tmp_path)))
-    assert split == alone
-    assert 0 < len(checked) < 80  # the child checked the rest (its calls are not seen here)
-    assert sum(1 for _, (_, errors, _) in split.items() if errors) > 0
-    checked.clear()
-    again = outcomes(Analysis(tree, SummaryCache(tmp_path)))  # every outcome on disk
-    assert again == alone and checked == []
-    # a pull request's few misses stay here: their import graphs are needed here
-    analysis = Analysis(tree, SummaryCache(disk=False))
-    got = analysis.closures(list(config.handlers), {"lib/solo.py"})
-    assert {h.name: (c.files, c.errors, c.warnings) for h, c in got.items()} == alone
-    assert len(checked) == 80
-    assert {h.name for h in analysis._results} == {f"f{i}" for i in range(2, 80, 6)}

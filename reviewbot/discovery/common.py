@@ -12,6 +12,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from reviewbot.discovery import cfnyaml
 from reviewbot.model import CONFIG_PATH, DEFAULT_RUNTIME, Handler, Unresolved, parse_runtime
 from reviewbot.tree import Tree, join, normalize
 
@@ -21,6 +22,15 @@ SKIP_DIRS = frozenset({"node_modules", ".aws-sam", ".serverless", ".terraform", 
 def skipped(path: str) -> bool:
     """Build output and vendored folders hold copies of deployment files, not sources."""
     return any(part in SKIP_DIRS for part in path.split("/")[:-1])
+
+
+def read_text(tree: Tree, path: str, found: Found) -> str | None:
+    """A deployment file's text, or None after a warning when it is too large to parse."""
+    data = tree.read(path)
+    if len(data) > cfnyaml.MAX_BYTES:
+        found.warn(path, 0, "skipped: larger than 5 MB")
+        return None
+    return cfnyaml.decode(data)
 
 
 def dirname(path: str) -> str:

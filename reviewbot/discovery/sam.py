@@ -22,6 +22,7 @@ from reviewbot.discovery.common import (
     layer_paths,
     local_path,
     map_layer,
+    read_text,
     skipped,
 )
 from reviewbot.model import DEFAULT_RUNTIME, Handler
@@ -81,11 +82,9 @@ class Templates:
         if path in self.docs:
             return self.docs[path]
         self.docs[path] = None
-        data = self.tree.read(path)
-        if len(data) > cfnyaml.MAX_BYTES:
-            self.found.warn(path, 0, "skipped: larger than 5 MB")
+        text = read_text(self.tree, path, self.found)
+        if text is None:
             return None
-        text = cfnyaml.decode(data)
         declared = required or bool(TEMPLATE_NAME.search(path)) or bool(DECLARED.search(text))
         if not declared and not MARKERS.search(text):
             return None

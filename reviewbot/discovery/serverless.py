@@ -23,6 +23,7 @@ from reviewbot.discovery.common import (
     layer_paths,
     local_path,
     map_layer,
+    read_text,
     skipped,
 )
 from reviewbot.globs import glob_regex
@@ -327,12 +328,11 @@ def discover(tree: Tree, layer_map: Mapping[str, str] | None = None) -> Found:
     paths = sorted(p for p in tree.blobs
                    if posixpath.basename(p) in NAMES and not skipped(p))
     for path in paths:
-        data = tree.read(path)
-        if len(data) > cfnyaml.MAX_BYTES:
-            found.warn(path, 0, "skipped: larger than 5 MB")
+        text = read_text(tree, path, found)
+        if text is None:
             continue
         try:
-            doc = cfnyaml.load(path, cfnyaml.decode(data))
+            doc = cfnyaml.load(path, text)
         except cfnyaml.LoadError as exc:
             found.warn(path, exc.line, exc.message)
             continue

@@ -126,3 +126,12 @@ resource "aws_lambda_function" "a" {
         "t2/template.yaml:0: nested templates form a cycle; stopped here",
         "t3/a.template:1: invalid YAML: found unconstructable recursive node",
     )
+
+
+def test_files_too_large_to_parse_are_warnings_for_every_reader():
+    big = "#" * (5 * 1024 * 1024 + 1)
+    found = discover(Tree.from_files({"template.yaml": big, "serverless.yml": big,
+                                      "infra/main.tf": big}))
+    assert found.handlers == ()
+    assert found.warnings == tuple(f"{p}:0: skipped: larger than 5 MB" for p in
+                                   ("infra/main.tf", "serverless.yml", "template.yaml"))
