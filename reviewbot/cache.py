@@ -27,8 +27,9 @@ from cachetools import LRUCache
 from reviewbot import config as config_module
 from reviewbot import forkshare
 from reviewbot import model as model_module
-from reviewbot.config import Config, config_from_plain, config_to_plain, parse_config
+from reviewbot.config import Config, config_from_plain, config_to_plain, load_config
 from reviewbot.importcheck import gc_paused
+from reviewbot.model import CONFIG_PATH
 from reviewbot.summary import SUMMARY_VERSION, ModuleSummary, summarize
 from reviewbot.tree import Tree
 
@@ -317,9 +318,11 @@ class SummaryCache:
         if self.disk is not None:
             self.disk.put_variants(rows)
 
-    def config(self, tree: Tree, path: str) -> Config:
-        """The configuration file `path` of `tree`, parsed and validated once per content:
-        kept in plain form by blob id (and the parser's source, as summaries are)."""
+    def config(self, tree: Tree, path: str = CONFIG_PATH) -> Config:
+        """`load_config` of the file `path` of `tree`, parsed and validated once per
+        content: kept in plain form by blob id (and the parser's source, as summaries are)."""
+        if path not in tree:
+            return load_config(None, path)
         key = f"{tree.blobs[path]}:{_CONFIG_PARSER}:{path}"
         plain = self.configs.get(key)
         if plain is None and self.disk is not None:
@@ -332,7 +335,7 @@ class SummaryCache:
             else:
                 self.configs[key] = plain
                 return config
-        config = parse_config(tree.read(path), path)  # ConfigError is never cached
+        config = load_config(tree.read(path), path)  # ConfigError is never cached
         plain = self.configs[key] = config_to_plain(config)
         if self.disk is not None:
             self.disk.put_config(key, plain)

@@ -137,23 +137,7 @@ def _folder(path: str, key: str, node: yaml.Node) -> str:
 
 def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
     """Parse and validate the configuration file's text."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: file is larger than {MAX_CONFIG_BYTES} bytes")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not valid UTF-8 ({exc})") from None
-    try:
-        try:
-            root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError:  # libyaml is fast; the Python parser words errors better
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    root = _compose(text, path)
     if root is None:
         return Config(path=path)
     values: dict = {}
@@ -164,22 +148,9 @@ def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
                               f"{', '.join(sorted(_TOP_KEYS))})")
         if vnode.tag == "tag:yaml.org,2002:null":
             continue
-        if key in ("shared", "checklist", "third_party"):
-            values[key] = _strings(path, key, vnode)
-        elif key in ("discover", "comment_on_drafts", "checklist_required",
-                     "request_owner_reviews"):
-            values[key] = _scalar(path, key, vnode, bool)
-        elif key in ("runtime", "check_name", "recheck_command", "checklist_check_name"):
-            values[key] = _scalar(path, key, vnode)
-            if key == "recheck_command" and not values[key].strip():
-                raise ConfigError(f"{_where(path, vnode)}: recheck_command: must not be empty")
-            if key == "runtime":
-                runtime_node = vnode
-        elif key == "layers":
-            values[key] = {name: _folder(path, f"layers.{name}", v)
-                           for name, _, v in _mapping(path, key, vnode)}
-        elif key == "handlers":
-            values[key] = vnode
+        values[key] = _top_value(path, key, vnode)
+        if key == "runtime":
+            runtime_node = vnode
     runtime = values.get("runtime", DEFAULT_RUNTIME)
     if runtime_node is not None and not re.fullmatch(r"python3\.\d+", runtime):
         raise ConfigError(f"{_where(path, runtime_node)}: runtime: '{runtime}' is not a "
@@ -187,6 +158,63 @@ def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
     handlers_node = values.pop("handlers", None)
     handlers = _handlers(path, handlers_node, runtime) if handlers_node is not None else ()
     return Config(handlers=handlers, path=path, **values)
+
+
+def _compose(text: bytes | str, path: str) -> yaml.Node | None:
+    """The file's YAML node tree (None when empty); ConfigError when it is too large, not
+    UTF-8 or not YAML."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: file is larger than {MAX_CONFIG_BYTES} bytes")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 ({exc})") from None
+    try:
+        try:
+            return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:  # libyaml is fast; the Python parser words errors better
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+
+
+def _top_value(path: str, key: str, node: yaml.Node):
+    """The value of a top-level key; `handlers` stays a node until the runtime is known."""
+    if key in ("shared", "checklist", "third_party"):
+        return _strings(path, key, node)
+    if key in ("discover", "comment_on_drafts", "checklist_required", "request_owner_reviews"):
+        return _scalar(path, key, node, bool)
+    if key == "layers":
+        return {name: _folder(path, f"layers.{name}", v)
+                for name, _, v in _mapping(path, key, node)}
+    if key == "handlers":
+        return node
+    value = _scalar(path, key, node)  # runtime, check_name, recheck_command, ..._check_name
+    if key == "recheck_command" and not value.strip():
+        raise ConfigError(f"{_where(path, node)}: recheck_command: must not be empty")
+    return value
+
+
+def load_config(raw: bytes | str | None, path: str = CONFIG_PATH) -> Config:
+    """The configuration from the file's content at the base; None (no file) is the
+    defaults. ConfigError when the file is unusable. The one loader of the CLI and the app."""
+    return Config() if raw is None else parse_config(raw, path)
+
+
+def lenient_check_name(raw: bytes | str | None) -> str:
+    """The check name from a config that failed validation, when it can still be read, so
+    the failing run lands on the name branch protection requires."""
+    default = Config.check_name
+    try:
+        data = yaml.safe_load(raw or b"")
+        name = data.get("check_name") if isinstance(data, dict) else None
+        return name if isinstance(name, str) and name.strip() else default
+    except Exception:
+        return default
 
 
 def _handlers(path: str, node: yaml.Node, runtime: str) -> tuple[Handler, ...]:

@@ -63,7 +63,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
     from reviewbot.gitsource import GitRepo
-    from reviewbot.localrun import check_repo, load_config, resolve_refs
+    from reviewbot.localrun import check_repo, resolve_refs
     from reviewbot.review import find_handlers
 
     repo = GitRepo(repo_path)
@@ -73,7 +73,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     diff = base is not None or head is not None
     if diff:
         refs = resolve_refs(repo, base, head)
-        config = load_config(repo.tree(refs.base), cache)  # check_repo reuses it
+        config = cache.config(repo.tree(refs.base))  # check_repo reuses it
         report = check_repo(repo_path, base, head, cache=cache)
         commit = report.head
         handlers = tuple(s.handler for s in report.handlers)
@@ -83,7 +83,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     else:
         commit = repo.resolve(ref or "HEAD")
         tree = repo.tree(commit)
-        config = load_config(tree, cache)
+        config = cache.config(tree)
         handlers = find_handlers(tree, config).handlers
     analysis = Analysis(tree, cache, config.third_party)
     analysis.prefetch(handlers)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reviewbot.cache import SummaryCache
-from reviewbot.config import Config, parse_config
+from reviewbot.config import load_config
 from reviewbot.gitsource import GitError, GitRepo
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
@@ -34,14 +34,6 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
     return Refs(base_id, repo.merge_base(base_id, head_id), head_id)
 
 
-def load_config(tree: Tree, cache: SummaryCache | None = None) -> Config:
-    if CONFIG_PATH not in tree:
-        return Config()
-    if cache is not None:
-        return cache.config(tree, CONFIG_PATH)
-    return parse_config(tree.read(CONFIG_PATH), CONFIG_PATH)
-
-
 def check_repo(path: str, base: str | None = None, head: str | None = None, *,
                check_all: bool = False, cache: SummaryCache | None = None) -> Report:
     """Review `head` against its merge base with `base` (default: the default branch)."""
@@ -55,7 +47,7 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         return trees[commit]
 
     cache = cache or SummaryCache()
-    config = load_config(tree(refs.base), cache)
+    config = cache.config(tree(refs.base))
     if refs.merge_base == refs.head:
         base_tree = head_tree = tree(refs.head)
         changed: dict[str, str] = {}
@@ -71,7 +63,8 @@ def list_handlers(path: str, ref: str | None = None) -> HandlerSet:
     repo = GitRepo(path)
     commit = repo.resolve(ref or "HEAD")
     tree = repo.tree(commit)
-    return find_handlers(tree, load_config(tree))
+    return find_handlers(tree, load_config(tree.read(CONFIG_PATH) if CONFIG_PATH in tree
+                                           else None))
 
 
 def suggest_fixes(path: str, report: Report) -> list[Suggestion]:

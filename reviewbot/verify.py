@@ -320,11 +320,11 @@ def compare_with_static(repo: GitRepo, commit: str, handlers: Sequence[Handler],
     """
     from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
-    from reviewbot.localrun import load_config
 
     tree = repo.tree(commit)
-    config = load_config(tree)
-    analysis = Analysis(tree, SummaryCache(), config.third_party)
+    cache = SummaryCache()
+    config = cache.config(tree)
+    analysis = Analysis(tree, cache, config.third_party)
     analysis.prefetch(handlers)
     by_name = {r.handler: r for r in results}
     out = []

@@ -161,11 +161,11 @@ handlers:
 def test_a_configuration_is_parsed_once_per_content_and_comes_back_equal(tmp_path,
                                                                          monkeypatch):
     import reviewbot.cache as cache_mod
-    from reviewbot.config import ConfigError, parse_config
+    from reviewbot.config import ConfigError, load_config, parse_config
 
     calls = []
-    monkeypatch.setattr(cache_mod, "parse_config",
-                        lambda text, path: calls.append(path) or parse_config(text, path))
+    monkeypatch.setattr(cache_mod, "load_config",
+                        lambda text, path: calls.append(path) or load_config(text, path))
     tree = Tree.from_files({".github/reviewbot.yml": CONFIG_TEXT})
     first = SummaryCache(tmp_path).config(tree, ".github/reviewbot.yml")
     again = SummaryCache(tmp_path).config(tree, ".github/reviewbot.yml")  # a new process
@@ -186,3 +186,7 @@ def test_a_configuration_is_parsed_once_per_content_and_comes_back_equal(tmp_pat
         with pytest.raises(ConfigError, match="handlers"):
             SummaryCache(tmp_path).config(bad, ".github/reviewbot.yml")
     assert len(calls) == 4
+    # no file: the defaults, nothing kept
+    empty = SummaryCache(tmp_path)
+    assert empty.config(Tree.from_files({})) == load_config(None)
+    assert len(empty.configs) == 0

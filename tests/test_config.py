@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from reviewbot.config import DEFAULT_CHECKLIST, ConfigError, parse_config
+from reviewbot.config import (
+    DEFAULT_CHECKLIST,
+    Config,
+    ConfigError,
+    lenient_check_name,
+    load_config,
+    parse_config,
+)
 
 
 def test_full_config():
@@ -100,3 +107,16 @@ def test_bad_bytes():
 def test_no_unsafe_yaml():
     with pytest.raises(ConfigError):
         parse_config("handlers: !!python/object/apply:os.system ['true']\n")
+
+
+def test_one_loader_for_a_file_or_none():
+    assert load_config(None) == Config()  # no file: the defaults
+    assert load_config(b"discover: false\n").discover is False
+    with pytest.raises(ConfigError, match="handlerz: unknown key"):
+        load_config(b"handlerz: []\n")
+
+
+def test_a_broken_file_still_names_its_check():
+    assert lenient_check_name(b"check_name: imports\nhandlerz: []\n") == "imports"
+    for raw in (None, b"", b"check_name: '  '\n", b"- a\n", b"check_name: [\n"):
+        assert lenient_check_name(raw) == Config().check_name

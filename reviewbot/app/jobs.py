@@ -15,42 +15,59 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import yaml
 from cachetools import LRUCache, TTLCache
 
 from reviewbot.app import checks, comment, reviewer
 from reviewbot.app.auth import AppJWT, TokenCache, parse_expiry
-from reviewbot.app.content import BlobStore, ContentError, RepoContent, changed_files
+from reviewbot.app.content import (
+    TARBALL_THRESHOLD,
+    BlobStore,
+    ContentError,
+    RepoContent,
+    changed_files,
+)
 from reviewbot.app.github import GitHubClient, GitHubUnavailable, Limiters, RateLimited, RetryPolicy
 from reviewbot.app.queue import Job
 from reviewbot.cache import SummaryCache
-from reviewbot.config import Config, ConfigError, parse_config
+from reviewbot.config import Config, ConfigError, lenient_check_name, load_config
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.render import to_markdown
 from reviewbot.review import review
+from reviewbot.tree import Tree
 
 log = logging.getLogger("reviewbot.jobs")
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended; `Runner.outcomes` keeps the recent ones."""
+    job: Job
+    outcome: str
+
+
 @dataclass
-class _State:
+class _Context:
+    """One job's state, filled in by its steps in order; `_fail` uses what is known."""
+    job: Job
+    gh: GitHubClient
+    content: RepoContent
+    pr: int | None
+    name: str = checks.DEFAULT_NAME  # of the check run: the config's, once it is read
     run: checks.CheckRun | None = None
-    name: str = checks.DEFAULT_NAME
-    pr: int | None = None
-    gh: GitHubClient | None = None
-
-
-def _lenient_name(raw: bytes | None) -> str:
-    """The check name from a config that failed validation, when it can still be read, so
-    the failing run lands on the name branch protection requires."""
-    try:
-        data = yaml.safe_load(raw or b"")
-        name = data.get("check_name") if isinstance(data, dict) else None
-        return name if isinstance(name, str) and name.strip() else checks.DEFAULT_NAME
-    except Exception:
-        return checks.DEFAULT_NAME
+    comment_ok: bool = False  # sticky comment, review suggestions: a PR on its current head
+    draft: bool = False
+    base_ref: str | None = None
+    base_sha: str | None = None
+    config: Config = field(default_factory=Config)
+    config_error: str | None = None
+    merge_base: str | None = None
+    base_tree: Tree | None = None
+    head_tree: Tree | None = None
+    changed: dict[str, str] = field(default_factory=dict)
+    report: Report | None = None
+    extras: reviewer.Extras | None = None
 
 
 def _reason(exc: BaseException) -> str:
@@ -79,7 +96,8 @@ class Runner:
             maxsize=2_000_000, getsizeof=lambda v: len(v) if isinstance(v, dict) else 1)
         self.job_timeout = job_timeout
         self.disk_cache = disk_cache
-        self.tarball_threshold = tarball_threshold
+        self.tarball_threshold = (TARBALL_THRESHOLD if tarball_threshold is None
+                                  else tarball_threshold)
         self.jwt = AppJWT(settings.app_id, settings.private_key)
         self.limiters = Limiters(self.policy)
         self.tokens = TokenCache(self._mint)
@@ -88,7 +106,7 @@ class Runner:
         self._bot_login = settings.bot_login
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reviewbot-analysis")
         self._summaries: SummaryCache | None = None
-        self.outcomes: list[tuple[Job, str]] = []  # recent (job, outcome), newest last
+        self.outcomes: list[Outcome] = []  # the recent ones, newest last
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -129,43 +147,66 @@ class Runner:
         """Run the job; never leave its check run unfinished. `why_cancelled` says why
         the job was cancelled, when the caller knows better than "the server shut down"."""
         started = time.monotonic()
-        st = _State(pr=job.pr_number)
-        ctx = job.log_extra()
-        log.info("job started", extra=ctx)
+        ctx = self._context(job)
+        extra = job.log_extra()
+        log.info("job started", extra=extra)
         outcome = "error"
         try:
-            outcome = await asyncio.wait_for(self._run(job, st), self.job_timeout)
+            outcome = await asyncio.wait_for(self._run(ctx), self.job_timeout)
         except asyncio.CancelledError:
             outcome = "cancelled"
             reason = why_cancelled() if why_cancelled is not None else None
-            await self._fail(job, st, reason or "the server shut down before the check "
-                                                "finished")
+            await self._fail(ctx, reason or "the server shut down before the check finished")
             raise
         except Exception as exc:
             log.warning("job failed", exc_info=not isinstance(
                 exc, GitHubUnavailable | RateLimited | ContentError | TimeoutError),
-                extra={**ctx, "error": _reason(exc)})
+                extra={**extra, "error": _reason(exc)})
             outcome = "failed"
-            await self._fail(job, st, _reason(exc))
+            await self._fail(ctx, _reason(exc))
         finally:
             took = time.monotonic() - started
             self.metrics.inc("reviewbot_jobs_total", {"kind": job.event, "outcome": outcome})
             self.metrics.observe("reviewbot_job_duration_seconds",
                                  {"kind": job.event, "outcome": outcome}, took)
-            self.outcomes.append((job, outcome))
+            self.outcomes.append(Outcome(job, outcome))
             del self.outcomes[:-200]
-            log.info("job finished", extra={**ctx, "outcome": outcome,
-                                            "duration": round(took, 3)})
+            log.info("job finished", extra={**extra, "outcome": outcome,
+                                              "duration": round(took, 3)})
         return outcome
 
-    async def _fail(self, job: Job, st: _State, reason: str) -> None:
+    def _context(self, job: Job) -> _Context:
+        gh = self.client(job.installation_id)
+        content = RepoContent(gh, job.repo, self.store, loop=asyncio.get_running_loop(),
+                              metrics=self.metrics, commits=self.commits,
+                              threshold=self.tarball_threshold)
+        return _Context(job, gh, content, pr=job.pr_number)
+
+    async def _run(self, ctx: _Context) -> str:
+        """The job, step by step; a step that ends it early returns False."""
+        if ctx.job.comment_id is not None:  # a tick in the sticky comment (checklist gate)
+            return await self._checklist_edit(ctx)
+        if not await self._resolve_pr(ctx):
+            return "stale"
+        await self._load_config(ctx)
+        if not await self._start_check(ctx):
+            return "exists"
+        if ctx.config_error is not None:
+            await self._report_config_error(ctx)
+            return "config_error"
+        await self._fetch_trees(ctx)
+        await self._analyse(ctx)
+        await self._publish_check(ctx)
+        await self._write_comment(ctx)
+        return ctx.report.conclusion
+
+    async def _fail(self, ctx: _Context, reason: str) -> None:
         """Complete (creating it if needed) the run as failure: never left hanging."""
-        run = st.run
+        job, run = ctx.job, ctx.run
         try:
             if run is None:
-                gh = st.gh or self.client(job.installation_id)
-                run = checks.CheckRun(gh, job.repo, job.head_sha, name=st.name,
-                                      external_id=str(st.pr) if st.pr else None,
+                run = checks.CheckRun(ctx.gh, job.repo, job.head_sha, name=ctx.name,
+                                      external_id=str(ctx.pr) if ctx.pr else None,
                                       app_id=self.settings.app_id)
                 await run.start(adopt=True)
             elif run.completed:
@@ -177,151 +218,163 @@ class Runner:
             log.error("check run could not be completed", extra={
                 **job.log_extra(), "error": _reason(exc)})
 
-    async def _run(self, job: Job, st: _State) -> str:
-        gh = st.gh = self.client(job.installation_id)
-        if job.comment_id is not None:  # a tick in the sticky comment (checklist gate)
-            try:
-                return await reviewer.on_edit(self, gh, job)
-            except Exception as exc:  # there is no import-check run to fail here
-                log.warning("checklist edit failed", exc_info=True,
-                            extra={**job.log_extra(), "error": _reason(exc)})
-                return "failed"
-        content = RepoContent(gh, job.repo, self.store, loop=asyncio.get_running_loop(),
-                              metrics=self.metrics, commits=self.commits,
-                              **({"threshold": self.tarball_threshold}
-                                                       if self.tarball_threshold is not None
-                                                       else {}))
-        pr = job.pr_number
-        if pr is None and job.event in ("check_run", "check_suite"):
-            pr = await self._find_pr(gh, job)
-        st.pr = pr
-        comment_ok = pr is not None and job.event != "merge_group"
-        draft = False
-        base_ref, base_sha = job.base_ref, job.base_sha
-        if pr is not None:
-            pull = await gh.getitem(f"/repos/{job.repo}/pulls/{pr}")
+    async def _bot(self) -> reviewer.Bot:
+        return reviewer.Bot(await self.bot_login(), self.settings.app_id,
+                            reviewer.ticks_key(self.settings))
+
+    # -- the steps ------------------------------------------------------------------------
+
+    async def _checklist_edit(self, ctx: _Context) -> str:
+        try:
+            return await reviewer.on_edit(ctx.gh, ctx.job, self.store, await self._bot())
+        except Exception as exc:  # there is no import-check run to fail here
+            log.warning("checklist edit failed", exc_info=True,
+                        extra={**ctx.job.log_extra(), "error": _reason(exc)})
+            return "failed"
+
+    async def _resolve_pr(self, ctx: _Context) -> bool:
+        """The PR and its base; False when the PR's head has moved on from the job's."""
+        job = ctx.job
+        if ctx.pr is None and job.event in ("check_run", "check_suite"):
+            ctx.pr = await self._find_pr(ctx.gh, job)
+        ctx.comment_ok = ctx.pr is not None and job.event != "merge_group"
+        ctx.base_ref, ctx.base_sha = job.base_ref, job.base_sha
+        if ctx.pr is not None:
+            pull = await ctx.gh.getitem(f"/repos/{job.repo}/pulls/{ctx.pr}")
             if pull["head"]["sha"] != job.head_sha:
                 if not job.force:
                     log.info("job dropped: head moved on", extra={
                         **job.log_extra(), "current_head": pull["head"]["sha"]})
-                    return "stale"
-                comment_ok = False  # an explicit re-run of an old SHA: check run only
-            base_ref, base_sha = pull["base"]["ref"], pull["base"]["sha"]
-            draft = bool(pull.get("draft"))
-            self._sha_pr[(job.repo, job.head_sha)] = pr
-        if base_sha is None:
-            if base_ref is None:
-                base_ref = (await gh.getitem(f"/repos/{job.repo}"))["default_branch"]
-            _, base_sha = await content.merge_base(base_ref, job.head_sha)
+                    return False
+                ctx.comment_ok = False  # an explicit re-run of an old SHA: check run only
+            ctx.base_ref, ctx.base_sha = pull["base"]["ref"], pull["base"]["sha"]
+            ctx.draft = bool(pull.get("draft"))
+            self._sha_pr[(job.repo, job.head_sha)] = ctx.pr
+        if ctx.base_sha is None:
+            if ctx.base_ref is None:
+                ctx.base_ref = (await ctx.gh.getitem(f"/repos/{job.repo}"))["default_branch"]
+            _, ctx.base_sha = await ctx.content.merge_base(ctx.base_ref, job.head_sha)
+        return True
 
-        raw = await content.config(base_sha, CONFIG_PATH)
-        config_error = None
+    async def _load_config(self, ctx: _Context) -> None:
+        """The config at the base. A broken one is kept for the run to report, under the
+        check name it asks for when that can still be read."""
+        raw = await ctx.content.config(ctx.base_sha, CONFIG_PATH)
         try:
-            config = parse_config(raw, CONFIG_PATH) if raw is not None else Config()
-            st.name = config.check_name
+            ctx.config = load_config(raw)
         except ConfigError as exc:
-            config_error, config = str(exc), Config()
-            st.name = _lenient_name(raw)
+            ctx.config_error = str(exc)
+            ctx.name = lenient_check_name(raw)
+        else:
+            ctx.name = ctx.config.check_name
 
-        run = checks.CheckRun(gh, job.repo, job.head_sha, name=st.name,
-                              external_id=str(pr) if pr is not None else None,
+    async def _start_check(self, ctx: _Context) -> bool:
+        """Create the check run, or adopt ours left in progress; False when a run of ours
+        on the head already answers this job."""
+        job = ctx.job
+        run = checks.CheckRun(ctx.gh, job.repo, job.head_sha, name=ctx.name,
+                              external_id=str(ctx.pr) if ctx.pr is not None else None,
                               app_id=self.settings.app_id)
         existing = await run.find()
-        # GitHub sends check_suite.requested AND pull_request.synchronize for one push:
-        # whichever comes second finds the first one's run and stops there.
-        duplicate = job.event == "check_suite" or (
-            job.event == "pull_request" and job.action in ("opened", "synchronize", "reconcile")
-            and existing is not None and existing.get("external_id") == str(pr))
-        # A resumed job (its worker died, the server restarted) adopts a run left in
-        # progress instead of taking it for a duplicate.
-        abandoned = job.resume and existing is not None and existing.get("status") != "completed"
-        if existing is not None and duplicate and not job.force and not abandoned:
+        if _answered(job, ctx.pr, existing):
             log.info("job skipped: a run already exists", extra=job.log_extra())
-            return "exists"
-        st.run = run
-        if existing is not None and existing.get("status") != "completed":
-            await run.start(adopt=True)
-        else:
-            await run.start(adopt=False)
+            return False
+        ctx.run = run
+        await run.start(adopt=existing is not None and existing.get("status") != "completed")
+        return True
 
-        if config_error is not None:
-            await run.complete(
-                "failure", "reviewbot configuration error",
-                f"`{CONFIG_PATH}` on the base branch (`{base_ref or base_sha[:12]}`) is "
-                f"invalid, so the import check did not run:\n\n```\n{config_error}\n```\n\n"
-                "Fix the file on the base branch (a pull request cannot change the "
-                "configuration its own check uses), then press **Re-run**.", rerun=True)
-            return "config_error"
+    async def _report_config_error(self, ctx: _Context) -> None:
+        await ctx.run.complete(
+            "failure", "reviewbot configuration error",
+            f"`{CONFIG_PATH}` on the base branch (`{ctx.base_ref or ctx.base_sha[:12]}`) is "
+            f"invalid, so the import check did not run:\n\n```\n{ctx.config_error}\n```\n\n"
+            "Fix the file on the base branch (a pull request cannot change the "
+            "configuration its own check uses), then press **Re-run**.", rerun=True)
 
-        merge_base, _ = await content.merge_base(base_sha, job.head_sha)
-        if merge_base == job.head_sha:
-            head_listing = base_listing = await content.listing(job.head_sha)
+    async def _fetch_trees(self, ctx: _Context) -> None:
+        """The trees at the merge base and the head, and what changed between them."""
+        content, head = ctx.content, ctx.job.head_sha
+        ctx.merge_base, _ = await content.merge_base(ctx.base_sha, head)
+        if ctx.merge_base == head:
+            head_listing = base_listing = await content.listing(head)
         else:
             head_listing, base_listing = await asyncio.gather(
-                content.listing(job.head_sha), content.listing(merge_base))
-        await content.warm(head_listing, job.head_sha)
-        changed = changed_files(base_listing, head_listing)
-        base_tree = content.tree(base_listing, merge_base)
-        head_tree = content.tree(head_listing, job.head_sha)
+                content.listing(head), content.listing(ctx.merge_base))
+        await content.warm(head_listing, head)
+        ctx.changed = changed_files(base_listing, head_listing)
+        ctx.base_tree = content.tree(base_listing, ctx.merge_base)
+        ctx.head_tree = content.tree(head_listing, head)
+
+    async def _analyse(self, ctx: _Context) -> None:
+        """`review()`, then fix suggestions and owners, in the analysis thread."""
         loop = asyncio.get_running_loop()
-        report: Report = await loop.run_in_executor(
-            self._executor, self._review, base_tree, head_tree, changed, config, merge_base,
-            job.head_sha)
-        found, owners = await loop.run_in_executor(
-            self._executor, reviewer.analyse, report, base_tree, head_tree)
-        fix_text, review_outcome = await reviewer.publish_suggestions(
-            gh, job.repo, pr if comment_ok else None, job.head_sha, found, self.bot_login)
-        await run.report(report, extra=fix_text)
-        log.info("check run completed", extra={
-            **job.log_extra(), "conclusion": report.conclusion, "check_run": run.id,
-            "errors": len(report.errors), "affected": len(report.affected),
-            "changed": len(changed), "blob_requests": content.blob_requests,
-            "tarballs": content.tarballs, "suggestions": len(found),
-            "suggestion_review": review_outcome})
+        ctx.report = await loop.run_in_executor(self._executor, self._review, ctx)
+        ctx.extras = await loop.run_in_executor(
+            self._executor, reviewer.analyse, ctx.report, ctx.base_tree, ctx.head_tree)
 
-        if comment_ok and not (draft and not config.comment_on_drafts):
-            await self._comment(gh, job, pr, report, run, config=config, owners=owners)
-        return report.conclusion
-
-    def _review(self, base_tree, head_tree, changed, config, base_name, head_name) -> Report:
+    def _review(self, ctx: _Context) -> Report:
         if self._summaries is None:  # created in the analysis thread that uses it
             # resident: parsing workers forked by a forkserver, never by this threaded
             # process, and kept between jobs
             self._summaries = SummaryCache(disk=self.disk_cache, resident=True)
-        return review(base=base_tree, head=head_tree, changed=changed, config=config,
-                      cache=self._summaries, base_name=base_name, head_name=head_name)
+        return review(base=ctx.base_tree, head=ctx.head_tree, changed=ctx.changed,
+                      config=ctx.config, cache=self._summaries, base_name=ctx.merge_base,
+                      head_name=ctx.job.head_sha)
 
-    async def _comment(self, gh, job: Job, pr: int, report: Report, run, *,
-                       config: Config | None = None, owners=None) -> None:
-        config = config or Config()
-        body = to_markdown(report, details_url=run.html_url, limit=comment.SAFE_BODY - 200,
-                           owners=owners)
+    async def _publish_check(self, ctx: _Context) -> None:
+        """The suggestions as a review where they fit the diff, then the check run with
+        the rest of them."""
+        job, report, found = ctx.job, ctx.report, ctx.extras.suggestions
+        pr = ctx.pr if ctx.comment_ok else None
+        login = await self.bot_login() if pr is not None and found else ""  # for a review
+        fix_text, review_outcome = await reviewer.publish_suggestions(
+            ctx.gh, job.repo, pr, job.head_sha, found, login)
+        await ctx.run.report(report, extra=fix_text)
+        log.info("check run completed", extra={
+            **job.log_extra(), "conclusion": report.conclusion, "check_run": ctx.run.id,
+            "errors": len(report.errors), "affected": len(report.affected),
+            "changed": len(ctx.changed), "blob_requests": ctx.content.blob_requests,
+            "tarballs": ctx.content.tarballs, "suggestions": len(found),
+            "suggestion_review": review_outcome})
+
+    async def _write_comment(self, ctx: _Context) -> None:
+        """The sticky comment on the PR (not on drafts, when so configured), then the
+        reviewer aids."""
+        config = ctx.config
+        if not ctx.comment_ok or (ctx.draft and not config.comment_on_drafts):
+            return
+        job, pr, run = ctx.job, ctx.pr, ctx.run
+        bot = await self._bot()
+        body = to_markdown(ctx.report, details_url=run.html_url,
+                           limit=comment.SAFE_BODY - 200, owners=ctx.extras.owners)
 
         async def still_head() -> bool:
-            pull = await gh.getitem(f"/repos/{job.repo}/pulls/{pr}")
+            pull = await ctx.gh.getitem(f"/repos/{job.repo}/pulls/{pr}")
             return pull["head"]["sha"] == job.head_sha
 
         done = await comment.upsert(
-            gh, job.repo, pr, body, bot_login=await self.bot_login(), head_sha=job.head_sha,
-            create=bool(report.shared_modules or report.errors), still_head=still_head,
-            details_url=run.html_url,
-            carry=reviewer.carrier(reviewer.ticks_key(self.settings), job.repo, pr)
+            ctx.gh, job.repo, pr, body, bot_login=bot.login, head_sha=job.head_sha,
+            create=bool(ctx.report.shared_modules or ctx.report.errors),
+            still_head=still_head, details_url=run.html_url,
+            carry=reviewer.carrier(bot.ticks_key, job.repo, pr)
             if config.checklist_required else None)
         log.info("sticky comment", extra={**job.log_extra(), "outcome": done})
         if config.checklist_required or config.request_owner_reviews:
-            await self._reviewers(gh, job, pr, config, owners)
+            await self._reviewer_aids(ctx, bot)
 
-    async def _reviewers(self, gh, job: Job, pr: int, config: Config, owners) -> None:
+    async def _reviewer_aids(self, ctx: _Context, bot: reviewer.Bot) -> None:
         """The checklist gate on this head, and review requests to the handlers' owners."""
+        job, pr, config = ctx.job, ctx.pr, ctx.config
         try:
-            author = ((await gh.getitem(f"/repos/{job.repo}/pulls/{pr}")).get("user")
+            author = ((await ctx.gh.getitem(f"/repos/{job.repo}/pulls/{pr}")).get("user")
                       or {}).get("login") or ""
             if config.checklist_required:
-                gate = await reviewer.update_gate(self, gh, job.repo, pr, job.head_sha,
-                                                  config, author)
+                gate = await reviewer.update_gate(ctx.gh, job.repo, pr, job.head_sha, config,
+                                                  author, bot)
                 log.info("checklist gate", extra={**job.log_extra(), "conclusion": gate})
             if config.request_owner_reviews:
-                asked = await reviewer.request_owner_reviews(gh, job.repo, pr, owners, author)
+                asked = await reviewer.request_owner_reviews(ctx.gh, job.repo, pr,
+                                                             ctx.extras.owners, author)
                 log.info("owner reviews", extra={**job.log_extra(), "outcome": asked})
         except Exception as exc:
             log.warning("checklist gate or review requests failed", exc_info=True,
@@ -340,3 +393,17 @@ class Runner:
             if ext.isdigit():
                 return int(ext)
         return None
+
+
+def _answered(job: Job, pr: int | None, existing: dict | None) -> bool:
+    """Whether `existing`, our latest run on the head, already answers the job. GitHub
+    sends check_suite.requested AND pull_request.synchronize for one push: whichever comes
+    second finds the first one's run and stops there. A resumed job (its worker died, the
+    server restarted) adopts a run left in progress instead; a forced one always runs."""
+    if existing is None or job.force:
+        return False
+    if job.resume and existing.get("status") != "completed":
+        return False
+    return job.event == "check_suite" or (
+        job.event == "pull_request" and job.action in ("opened", "synchronize", "reconcile")
+        and existing.get("external_id") == str(pr))

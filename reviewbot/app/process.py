@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from reviewbot.app.content import RepoContent
 from reviewbot.app.queue import Job
-from reviewbot.config import Config, ConfigError, parse_config
+from reviewbot.config import Config, ConfigError, load_config
 from reviewbot.model import CONFIG_PATH
 
 log = logging.getLogger("reviewbot.process")
@@ -49,7 +49,7 @@ class Processor:
                               metrics=runner.metrics)
         raw = await content.config(base_sha, CONFIG_PATH)
         try:
-            config = parse_config(raw, CONFIG_PATH) if raw is not None else Config()
+            config = load_config(raw)
         except ConfigError:
             config = Config()  # the run itself reports the broken config
         wanted = " ".join(config.recheck_command.lower().split())

@@ -23,18 +23,26 @@ from gidgethub import BadRequest
 
 from reviewbot import checklist, fixes, owners
 from reviewbot.app import comment, suggestions
-from reviewbot.config import Config, ConfigError, parse_config
+from reviewbot.config import Config, ConfigError, load_config
 from reviewbot.model import CONFIG_PATH, Report
 
 log = logging.getLogger("reviewbot.reviewer")
 
 
+@dataclass(frozen=True)
+class Bot:
+    """Who we are on GitHub: the author of our comments, the app of our check runs, and the
+    key that signs our ticks."""
+    login: str
+    app_id: str
+    ticks_key: bytes
+
+
 @dataclass
 class Extras:
-    check_text: str = ""  # suggested fixes that could not be review comments
-    owners: dict[str, tuple[str, ...]] | None = None  # handler -> owners (None: no file)
-    suggestions: int = 0
-    review: str = "none"
+    """What the analysis adds for the reviewer beyond the import check."""
+    suggestions: list[fixes.Suggestion]
+    owners: dict[str, tuple[str, ...]] | None  # handler -> owners (None: no CODEOWNERS)
 
 
 def ticks_key(settings) -> bytes:
@@ -51,8 +59,7 @@ def scope(repo: str, pr: int) -> str:
 
 # -- in the analysis thread ----------------------------------------------------------------
 
-def analyse(report: Report, base_tree, head_tree) -> tuple[list[fixes.Suggestion],
-                                                            dict[str, tuple[str, ...]] | None]:
+def analyse(report: Report, base_tree, head_tree) -> Extras:
     """Suggestions for the report's errors (head tree) and owners of the affected handlers
     (CODEOWNERS at the merge base). Call from a worker thread (trees read over HTTP)."""
     found: list[fixes.Suggestion] = []
@@ -78,13 +85,13 @@ def analyse(report: Report, base_tree, head_tree) -> tuple[list[fixes.Suggestion
                                               base_tree)
     except Exception:
         log.warning("CODEOWNERS could not be read", exc_info=True)
-    return found, owner_map
+    return Extras(found, owner_map)
 
 
 # -- after the analysis --------------------------------------------------------------------
 
 async def publish_suggestions(gh, repo: str, pr: int | None, head_sha: str,
-                              found: list[fixes.Suggestion], bot_login) -> tuple[str, str]:
+                              found: list[fixes.Suggestion], bot_login: str) -> tuple[str, str]:
     """Post the placeable fixes as one review; returns (check run text, review outcome)."""
     if not found:
         return "", "none"
@@ -100,7 +107,7 @@ async def publish_suggestions(gh, repo: str, pr: int | None, head_sha: str,
     if placement.comments and pr is not None:
         try:
             outcome = await suggestions.post_review(gh, repo, pr, head_sha, placement.comments,
-                                                    bot_login=await bot_login())
+                                                    bot_login=bot_login)
         except BadRequest as exc:  # GitHub refused a line after all: diffs in the run instead
             log.warning("suggestion review refused", extra={"repo": repo, "pr": pr,
                                                             "status": exc.status_code})
@@ -116,13 +123,8 @@ async def request_owner_reviews(gh, repo: str, pr: int, owner_map, author: str) 
     users, teams = owners.reviewers(wanted, author)
     if not users and not teams:
         return "none"
-    pull = await gh.getitem(f"/repos/{repo}/pulls/{pr}")
-    asked = {u["login"].lower() for u in pull.get("requested_reviewers") or []}
-    asked_teams = {t.get("slug") for t in pull.get("requested_teams") or []}
-    reviewed = set()
-    async for r in gh.getiter(f"/repos/{repo}/pulls/{pr}/reviews?per_page=100"):
-        reviewed.add(((r.get("user") or {}).get("login") or "").lower())
-    users = [u for u in users if u.lower() not in asked | reviewed]
+    asked, asked_teams = await _asked(gh, repo, pr)
+    users = [u for u in users if u.lower() not in asked]
     teams = [t for t in teams if t not in asked_teams]
     if not users and not teams:
         return "already"
@@ -134,6 +136,16 @@ async def request_owner_reviews(gh, repo: str, pr: int, owner_map, author: str) 
                                                      "status": exc.status_code})
         return "refused"
     return "requested"
+
+
+async def _asked(gh, repo: str, pr: int) -> tuple[set[str], set[str]]:
+    """(users, teams) already asked to review, or who reviewed: users in lower case."""
+    pull = await gh.getitem(f"/repos/{repo}/pulls/{pr}")
+    users = {u["login"].lower() for u in pull.get("requested_reviewers") or []}
+    teams = {t.get("slug") for t in pull.get("requested_teams") or []}
+    async for r in gh.getiter(f"/repos/{repo}/pulls/{pr}/reviews?per_page=100"):
+        users.add(((r.get("user") or {}).get("login") or "").lower())
+    return users, teams
 
 
 def carrier(key: bytes, repo: str, pr: int):
@@ -168,18 +180,16 @@ async def publish_gate(gh, repo: str, head_sha: str, pr: int, name: str, app_id,
     await gh.post(f"/repos/{repo}/check-runs", data=data)
 
 
-async def update_gate(runner, gh, repo: str, pr: int, head_sha: str, config: Config,
-                      author: str) -> str:
+async def update_gate(gh, repo: str, pr: int, head_sha: str, config: Config, author: str,
+                      bot: Bot) -> str:
     """The gate from the sticky comment as it is now (read under the comment lock)."""
-    bot = await runner.bot_login()
-    key = ticks_key(runner.settings)
     async with comment.lock(repo, pr):
-        c = await _our_comment(gh, repo, pr, bot)
+        c = await _our_comment(gh, repo, pr, bot.login)
         body = c["body"] if c is not None else None
-        state = checklist.read_state(body or "", key, scope(repo, pr))
+        state = checklist.read_state(body or "", bot.ticks_key, scope(repo, pr))
         result = checklist.gate(body, state, author)
-        await publish_gate(gh, repo, head_sha, pr, config.checklist_check_name,
-                           runner.settings.app_id, result)
+        await publish_gate(gh, repo, head_sha, pr, config.checklist_check_name, bot.app_id,
+                           result)
     return result.conclusion
 
 
@@ -190,27 +200,26 @@ async def _config(gh, repo: str, base_sha: str, store) -> Config | None:
 
     raw = await RepoContent(gh, repo, store).config(base_sha, CONFIG_PATH)
     try:
-        return parse_config(raw, CONFIG_PATH) if raw is not None else Config()
+        return load_config(raw)
     except ConfigError:
         return None
 
 
-async def on_edit(runner, gh, job) -> str:
+async def on_edit(gh, job, store, bot: Bot) -> str:
     """A human edited our sticky comment: record who ticked what, undo any change to the
     bot's text (ticks kept), and update the gate. Returns the outcome."""
     repo, pr = job.repo, job.pr_number
     pull = await gh.getitem(f"/repos/{repo}/pulls/{pr}")
-    config = await _config(gh, repo, pull["base"]["sha"], runner.store)
+    config = await _config(gh, repo, pull["base"]["sha"], store)
     if config is None or not config.checklist_required:
         return "gate_off"
     author = (pull.get("user") or {}).get("login") or ""
-    bot = await runner.bot_login()
-    key = ticks_key(runner.settings)
+    key = bot.ticks_key
     where = scope(repo, pr)
     by_author = job.sender.lower() == author.lower()
     async with comment.lock(repo, pr):
         c = await gh.getitem(f"/repos/{repo}/issues/comments/{job.comment_id}")
-        if not comment.is_ours(c, bot):
+        if not comment.is_ours(c, bot.login):
             return "not_ours"
         current = c.get("body") or ""
         state = None
@@ -233,7 +242,7 @@ async def on_edit(runner, gh, job) -> str:
                            data={"body": new})
         result = checklist.gate(new, state, author)
         await publish_gate(gh, repo, pull["head"]["sha"], pr, config.checklist_check_name,
-                           runner.settings.app_id, result)
+                           bot.app_id, result)
     log.info("checklist edit", extra={**job.log_extra(), "sender": job.sender,
                                       "by_author": by_author, "ticks": len(job.ticks),
                                       "restored": bool(job.restore),

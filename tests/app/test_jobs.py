@@ -91,7 +91,7 @@ async def test_work_for_an_old_head_is_dropped(server, incident):
     assert status == 202
     assert gh.runs(INCIDENT_REPO, incident["pr"]) == []
     assert gh.comments(INCIDENT_REPO, INCIDENT_PR) == []
-    assert server.runner.outcomes[-1][1] == "stale"
+    assert server.runner.outcomes[-1].outcome == "stale"
 
 
 async def test_rerun_from_the_checks_tab_and_requested_action(server, incident):
@@ -158,7 +158,7 @@ async def test_check_suite_requested_and_rerequested(server, incident):
     # The pull_request event of the same push finds that run and adds none.
     await server.send("pull_request", pr_event(gh, "synchronize", before=incident["base"]))
     assert len(gh.runs(INCIDENT_REPO, incident["pr"])) == 1
-    assert server.runner.outcomes[-1][1] == "exists"
+    assert server.runner.outcomes[-1].outcome == "exists"
     # "Re-run all checks" always runs.
     await server.send("check_suite", check_suite_event(gh, "rerequested", incident["pr"]))
     runs = gh.runs(INCIDENT_REPO, incident["pr"])

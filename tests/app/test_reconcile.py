@@ -109,8 +109,8 @@ async def test_failed_deliveries_are_redelivered_once_per_guid(server, incident)
     assert [(d["redelivery"], d["status"]) for d in again] == [
         (False, "failed to connect to host"), (True, "OK")]
     # the redelivered push was processed (its head already had a run: "exists")
-    assert [o for j, o in server.runner.outcomes if j.delivery_id == failed["guid"]] == [
-        "exists"]
+    assert [o.outcome for o in server.runner.outcomes
+            if o.job.delivery_id == failed["guid"]] == ["exists"]
     # once per GUID: a later pass does not redeliver it again
     assert await r.redeliver(0) == 0
 
