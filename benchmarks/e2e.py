@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.standin
 
 import aiohttp
 from monorepo import generate
@@ -32,7 +33,7 @@ from reviewbot.app import keys, payloads
 from reviewbot.app.demo_serve import generate_key, start_app
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.settings import Settings
-from reviewbot.app.standin import GitHubStandIn
+from tests.standin import GitHubStandIn
 
 REPO = "acme/monorepo"
 INSTALLATION = 1
@@ -70,7 +71,7 @@ async def main_async(args) -> int:
     os.environ["REVIEWBOT_CACHE_DIR"] = str(work / "cache")
     files = generate(work / "gen", modules=args.modules, handlers=args.handlers, commit=False)
     pem, public = generate_key()
-    gh = GitHubStandIn(public_key=public, latency=args.latency, schema_path=False)
+    gh = GitHubStandIn(public_key=public, latency=args.latency)
     await gh.start()
     gh.create_repo(REPO)
     gh.install(INSTALLATION, [REPO])

@@ -1,4 +1,4 @@
-"""`reviewbot demo --serve`: the real server against the in-process GitHub stand-in.
+"""`reviewbot demo --serve`: the real server against the in-process GitHub of `demo_github`.
 
 Sends the incident PR's signed webhooks (opened, then a synchronize with the fix) and
 prints the check runs and the sticky comment the app produced.
@@ -15,10 +15,10 @@ import aiohttp
 from aiohttp import web
 
 from reviewbot.app import keys, payloads
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO, DemoGitHub, seed_incident
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.server import create_app
 from reviewbot.app.settings import Settings
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO, GitHubStandIn, seed_incident
 
 INSTALLATION = 31337
 
@@ -59,8 +59,8 @@ def _show_run(run: dict) -> str:
 
 async def _demo(out) -> int:
     logging.basicConfig(level=logging.WARNING)
-    pem, public = generate_key()
-    gh = GitHubStandIn(public_key=public)
+    pem, _ = generate_key()
+    gh = DemoGitHub()
     await gh.start()
     shas = seed_incident(gh)
     secret = secrets.token_hex(16)
@@ -104,7 +104,7 @@ async def _demo(out) -> int:
                   f"PR):\n", file=out)
             for c in comments:
                 print(c["body"], file=out)
-            print(f"GitHub API calls made: {len(gh.requests)}", file=out)
+            print(f"GitHub API calls made: {gh.request_count}", file=out)
     finally:
         await runner.cleanup()
         await gh.close()

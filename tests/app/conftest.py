@@ -17,11 +17,12 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from reviewbot.app import keys, payloads
+from reviewbot.app import keys
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO, seed_incident
 from reviewbot.app.demo_serve import generate_key, start_app
 from reviewbot.app.github import RetryPolicy
 from reviewbot.app.settings import Settings
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO, GitHubStandIn, seed_incident
+from tests.standin import GitHubStandIn, payloads
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 WEBHOOKS = FIXTURES / "webhooks"
@@ -63,7 +64,7 @@ def keypair():
 @pytest_asyncio.fixture
 async def standin(keypair):
     gh = GitHubStandIn(app_id=APP_ID, public_key=keypair[1],
-                       schema_path=SCHEMA if SCHEMA.is_file() else False)
+                       schema_path=SCHEMA if SCHEMA.is_file() else None)
     await gh.start()
     yield gh
     await gh.close()

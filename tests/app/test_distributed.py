@@ -15,9 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from reviewbot.app import payloads
 from reviewbot.app.queue import Job
-from reviewbot.app.standin import GitHubStandIn
 from reviewbot.demo import incident_files
 from tests.app.conftest import APP_ID, INSTALLATION, check_suite_event, pr_event
 from tests.app.services import (
@@ -29,6 +27,7 @@ from tests.app.services import (
     require_redis,
     wait_for,
 )
+from tests.standin import GitHubStandIn, payloads
 
 
 @pytest.fixture(params=["redis", "postgres"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from reviewbot.app import keys
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.app.logs import JSONFormatter
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.demo import incident_files
 from reviewbot.render import COMMENT_MARKER
 from tests.app.conftest import (
@@ -266,7 +266,7 @@ async def test_cold_store_uses_one_tarball_and_logs_hold_no_secrets(make_server,
                                                                     caplog):
     server = await make_server(tarball_threshold=2)
     gh = standin
-    from reviewbot.app.standin import seed_incident
+    from reviewbot.app.demo_github import seed_incident
 
     shas = seed_incident(gh)
     with caplog.at_level(logging.INFO):

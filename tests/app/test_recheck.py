@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from reviewbot.app import payloads
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.app.webhook import command_lines, route
 from reviewbot.config import Config, ConfigError, parse_config
 from reviewbot.demo import incident_files
 from tests.app.conftest import APP_ID, INSTALLATION, pr_event
+from tests.standin import payloads
 
 
 def comment_event(gh, body: str, **kw) -> dict:

@@ -14,8 +14,8 @@ import uuid
 import pytest_asyncio
 
 from reviewbot.app.checks import DEFAULT_NAME
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO, iso_time
 from reviewbot.app.reconcile import Reconciler, delivered_ok
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO, _iso
 from tests.app.conftest import APP_ID, INSTALLATION, check_run_event, pr_event
 from tests.app.services import Procs, base_env, free_port, wait_for
 
@@ -68,7 +68,7 @@ async def test_a_run_left_in_progress_is_adopted_when_not_recent(server, inciden
     gh.push(INCIDENT_REPO, INCIDENT_PR, incident["fix"])
     old = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
         "name": DEFAULT_NAME, "head_sha": incident["fix"], "status": "in_progress",
-        "started_at": _iso(time.time() - 3600), "external_id": str(INCIDENT_PR)})
+        "started_at": iso_time(time.time() - 3600), "external_id": str(INCIDENT_PR)})
     assert (await r.run_once(force=True))["queued"] == 1
     await server.queue.join()
     assert [(x["id"], x["conclusion"]) for x in gh.runs(INCIDENT_REPO, incident["fix"])] == [
@@ -92,7 +92,7 @@ async def test_failed_deliveries_are_redelivered_once_per_guid(server, incident)
     await gh.deliver("pull_request", pr_event(gh, "reopened"), guid=guid)
     # failed, but older than GitHub's 3-day window
     stale = await gh.deliver("pull_request", pr_event(gh, "opened"), url=dead)
-    stale["delivered_at"] = _iso(time.time() - 4 * 24 * 3600)
+    stale["delivered_at"] = iso_time(time.time() - 4 * 24 * 3600)
     gh.deliveries.sort(key=lambda d: d["delivered_at"])  # ids stay in time order
     for i, d in enumerate(gh.deliveries, start=1):
         d["id"] = i
@@ -120,7 +120,7 @@ async def test_deliveries_are_read_page_by_page_newest_first(server, incident):
     now = time.time()
     for i in range(1, 131):  # 130 deliveries; the two oldest failed
         gh.deliveries.append({
-            "id": i, "guid": f"g-{i}", "delivered_at": _iso(now - 3600 + i),
+            "id": i, "guid": f"g-{i}", "delivered_at": iso_time(now - 3600 + i),
             "redelivery": False, "duration": 0.1, "status": "OK" if i > 2 else
             "Invalid HTTP Response: 503", "status_code": 202 if i > 2 else 503,
             "event": "pull_request", "action": "opened", "installation_id": INSTALLATION,

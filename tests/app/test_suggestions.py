@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO, unified_patch
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO, unified_patch
 from reviewbot.app.suggestions import commentable_lines, hunks, place, placeable
 from reviewbot.demo import INIT_FIX, incident_files
 from reviewbot.fixes import Fix, suggest_all

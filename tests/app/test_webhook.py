@@ -9,11 +9,12 @@ import json
 import orjson
 import pytest
 
-from reviewbot.app import keys, payloads
-from reviewbot.app.standin import INCIDENT_PR, INCIDENT_REPO
+from reviewbot.app import keys
+from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.app.webhook import Malformed, parse, route, signature, verify
 from reviewbot.render import COMMENT_MARKER
 from tests.app.conftest import APP_ID, WEBHOOKS, pr_event, require_fixture
+from tests.standin import payloads
 
 
 def test_signature_matches_githubs_documented_vector():
