@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.standi
 import aiohttp
 from monorepo import generate
 
-from reviewbot.app import keys, payloads
-from reviewbot.app.demo_serve import generate_key, start_app
-from reviewbot.app.github import RetryPolicy
+from reviewbot.app.demo import payloads
+from reviewbot.app.demo.serve import generate_key, start_app
+from reviewbot.app.github.client import RetryPolicy
 from reviewbot.app.settings import Settings
+from reviewbot.app.web import keys
 from tests.standin import GitHubStandIn
 
 REPO = "acme/monorepo"

@@ -80,7 +80,7 @@ def payload() -> bytes:
     if FIXTURE.exists():
         data = json.loads(FIXTURE.read_text())
     else:
-        from reviewbot.app import payloads
+        from reviewbot.app.demo import payloads
 
         pull = {"number": 7, "head": {"ref": "feature", "sha": "a" * 40},
                 "base": {"ref": "main", "sha": "b" * 40}}

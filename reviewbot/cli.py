@@ -185,7 +185,7 @@ def _app_settings():
 
 def cmd_serve(args) -> int:
     settings = _app_settings()
-    from reviewbot.app.server import run
+    from reviewbot.app.web.server import run
 
     run(args.host, args.port if args.port is not None else settings.port, settings)
     return 0
@@ -198,7 +198,7 @@ def cmd_worker(args) -> int:
                          "shared queue (redis://HOST:6379/0 or postgresql://USER@HOST/DB); "
                          "without one, `reviewbot serve` runs the jobs itself")
     try:
-        from reviewbot.app.worker import run
+        from reviewbot.app.queue.worker import run
     except ImportError as exc:
         raise UsageError(f"the worker needs its dependencies ({exc.name}): "
                          "pip install 'saq[redis,postgres]'") from None
@@ -208,7 +208,7 @@ def cmd_worker(args) -> int:
 
 def cmd_demo(args) -> int:
     if getattr(args, "serve", False):
-        from reviewbot.app.demo_serve import run as demo_serve
+        from reviewbot.app.demo.serve import run as demo_serve
 
         return demo_serve()
     from reviewbot.demo import write_incident_repo

@@ -1,3 +1,4 @@
-"""The GitHub App: a thin aiohttp web front (verify, dedupe, enqueue, acknowledge) and a job
-runner that mints its own installation token, fetches trees at exact SHAs, runs the review
-engine and publishes a check run and one sticky PR comment."""
+"""The GitHub App, by role: `web` (verify, dedupe, enqueue, acknowledge), `queue` (the
+queue, its shared store, the worker process, reconciliation), `job` (one job's steps and
+what they publish) and `github` (GitHub IO); `settings`, `logs` and `metrics` serve them
+all, and `demo` runs it against an in-process GitHub."""

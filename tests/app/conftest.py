@@ -17,11 +17,11 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from reviewbot.app import keys
-from reviewbot.app.demo_github import INCIDENT_PR, INCIDENT_REPO, seed_incident
-from reviewbot.app.demo_serve import generate_key, start_app
-from reviewbot.app.github import RetryPolicy
+from reviewbot.app.demo.github import INCIDENT_PR, INCIDENT_REPO, seed_incident
+from reviewbot.app.demo.serve import generate_key, start_app
+from reviewbot.app.github.client import RetryPolicy
 from reviewbot.app.settings import Settings
+from reviewbot.app.web import keys
 from tests.standin import GitHubStandIn, payloads
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"

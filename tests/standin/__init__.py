@@ -1,4 +1,4 @@
-"""The tests' GitHub stand-in, built on the demo's (`reviewbot.app.demo_github`).
+"""The tests' GitHub stand-in, built on the demo's (`reviewbot.app.demo.github`).
 
 `rules.StrictGitHub` adds GitHub's refusals (credentials, body rules);
 `server.GitHubStandIn` adds recording, fault injection, validation against GitHub's

@@ -7,7 +7,7 @@ payload examples (the tests also replay those real payloads when available).
 
 from __future__ import annotations
 
-from reviewbot.app.payloads import SENDER, installation_ref, pull_request, send
+from reviewbot.app.demo.payloads import SENDER, installation_ref, pull_request, send
 
 __all__ = ["SENDER", "check_run", "check_suite", "issue_comment", "merge_group",
            "pull_request", "send"]

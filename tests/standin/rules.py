@@ -13,7 +13,7 @@ import time
 import jwt as pyjwt
 from aiohttp import web
 
-from reviewbot.app.demo_github import DemoGitHub, Repo, error
+from reviewbot.app.demo.github import DemoGitHub, Repo, error
 
 NO_TOKEN = ("/app", "/_codeload")  # the app's endpoints take its JWT; downloads take nothing
 

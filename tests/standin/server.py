@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from reviewbot.app.demo_github import (
+from reviewbot.app.demo.github import (
     REPO_PATH,
     Repo,
     error,
@@ -32,7 +32,7 @@ from reviewbot.app.demo_github import (
     public,
     routes,
 )
-from reviewbot.app.webhook import signature
+from reviewbot.app.web.webhook import signature
 from tests.standin.openapi import OpenAPIValidator
 from tests.standin.rules import StrictGitHub
 
