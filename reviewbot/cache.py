@@ -30,7 +30,7 @@ from reviewbot import model as model_module
 from reviewbot.config import Config, config_from_plain, config_to_plain, load_config
 from reviewbot.importcheck import gc_paused
 from reviewbot.model import CONFIG_PATH
-from reviewbot.summary import SUMMARY_VERSION, ModuleSummary, summarize
+from reviewbot.summary import SOURCE_FILES, SUMMARY_VERSION, ModuleSummary, summarize
 from reviewbot.tree import Tree
 
 PARALLEL_MIN_BYTES = 1_500_000
@@ -46,7 +46,7 @@ def default_cache_dir() -> Path:
 
 # Summaries are trusted only by the summariser that wrote them, configurations only by
 # the parser (and the model) that wrote them.
-_SUMMARISER = hashlib.sha1(Path(summarize.__code__.co_filename).read_bytes()).hexdigest()[:12]
+_SUMMARISER = hashlib.sha1(b"".join(p.read_bytes() for p in SOURCE_FILES)).hexdigest()[:12]
 _CONFIG_PARSER = hashlib.sha1(b"".join(
     Path(m.__file__).read_bytes() for m in (config_module, model_module))).hexdigest()[:12]
 

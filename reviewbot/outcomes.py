@@ -18,16 +18,19 @@ from pathlib import Path
 from reviewbot.importcheck import HandlerResult
 from reviewbot.model import Finding, Handler
 
-# The modules whose code decides an outcome (files of this package).
-ENGINE_MODULES = ("importcheck", "resolve", "summary", "thirdparty")
+# The code that decides an outcome: modules and packages of reviewbot.
+ENGINE_SOURCES = ("importcheck.py", "resolve.py", "summary", "thirdparty.py")
 
 
 def _engine_fingerprint() -> str:
     """A digest of the engine's own source: a recorded outcome is only trusted by the
     engine that recorded it, with no version number to forget to bump."""
+    here = Path(__file__).parent
     digest = hashlib.sha1()
-    for name in ENGINE_MODULES:
-        digest.update(Path(__file__).with_name(f"{name}.py").read_bytes())
+    for name in ENGINE_SOURCES:
+        path = here / name
+        for file in sorted(path.glob("*.py")) if path.is_dir() else (path,):
+            digest.update(file.read_bytes())
     return digest.hexdigest()
 
 

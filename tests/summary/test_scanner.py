@@ -1,38 +1,14 @@
 """Module summaries: what a module binds at module level (and how surely), its imports in
-execution order with their guards, `__all__`, and robustness on bad input."""
+execution order with their guards, and `__all__`."""
 
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
 
-from reviewbot.summary import (
-    CALL,
-    CAUGHT,
-    CONDITIONAL,
-    DEFINITE,
-    MAYBE,
-    TOP,
-    UNGUARDED,
-    ModuleSummary,
-    module_dunders,
-    summarize,
-)
-
-
-def summ(src: str | bytes, version=(3, 12), path="pkg/m.py") -> ModuleSummary:
-    data = textwrap.dedent(src).encode() if isinstance(src, str) else src
-    result = summarize(data, path, version)
-    return result
-
-
-def cert(src: str, version=(3, 12)) -> dict[str, int]:
-    s = summ(src, version)
-    assert s.error is None, s.error
-    return {name: c for name, (c, _) in s.names.items()}
-
+from reviewbot.summary import CALL, CAUGHT, CONDITIONAL, DEFINITE, MAYBE, TOP, UNGUARDED
+from tests.summary import cert, summ
 
 # -- bindings: DEFINITE, MAYBE or absent ------------------------------------------------------
 
@@ -77,61 +53,6 @@ def cert(src: str, version=(3, 12)) -> dict[str, int]:
 ])
 def test_bindings(src, expected):
     assert cert(src) == expected
-
-
-@pytest.mark.parametrize("src,expected", [
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    X = 1\n", {}),
-    ("import typing\nif typing.TYPE_CHECKING:\n    X = 1\n", {}),
-    ("import typing as t\nif t.TYPE_CHECKING:\n    X = 1\n", {}),
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    X = 1\nelse:\n    Y = 1\n",
-     {"Y": DEFINITE}),
-    ("from typing import TYPE_CHECKING\nif not TYPE_CHECKING:\n    Y = 1\n", {"Y": DEFINITE}),
-    ("if __name__ == '__main__':\n    X = 1\n", {}),
-    ("if __name__ == '__main__':\n    X = 1\nelse:\n    Y = 1\n", {"Y": DEFINITE}),
-    ("if '__main__' != __name__:\n    Y = 1\n", {"Y": DEFINITE}),
-    ("if sys.platform == 'win32':\n    W = 1\nelse:\n    L = 1\n", {"L": DEFINITE}),
-    ("if sys.platform.startswith(('linux', 'darwin')):\n    L = 1\n", {"L": DEFINITE}),
-    ("if os.name == 'nt':\n    W = 1\n", {}),
-    ("if platform.system() == 'Linux':\n    L = 1\n", {"L": DEFINITE}),
-    ("if 0:\n    X = 1\nif True and cond():\n    Y = 1\nif False or 1:\n    Z = 1\n",
-     {"Y": MAYBE, "Z": DEFINITE}),
-])
-def test_guards_evaluated_for_lambda(src, expected):
-    names = cert(src)
-    for imported in ("TYPE_CHECKING", "typing", "t"):
-        names.pop(imported, None)
-    assert names == expected
-
-
-@pytest.mark.parametrize("test,version,bound", [
-    ("sys.version_info >= (3, 12)", (3, 12), True),
-    ("sys.version_info >= (3, 12)", (3, 11), False),
-    ("sys.version_info < (3, 12)", (3, 11), True),
-    ("sys.version_info > (3, 12)", (3, 12), True),  # (3, 12, micro, ...) > (3, 12)
-    ("sys.version_info == (3, 12)", (3, 12), False),
-    ("sys.version_info[:2] == (3, 12)", (3, 12), True),
-    ("sys.version_info[:2] >= (3, 13)", (3, 12), False),
-    ("sys.version_info[0] == 3", (3, 12), True),
-    ("sys.version_info[1] >= 10", (3, 9), False),
-    ("sys.version_info.minor >= 10", (3, 10), True),
-    ("(3, 10) <= sys.version_info", (3, 10), True),
-    ("(3, 10) > sys.version_info", (3, 10), False),
-    ("sys.version_info >= (3, 12, 0)", (3, 12), True),
-    ("sys.version_info < (3, 12, 0)", (3, 12), False),
-    ("version_info >= (3, 11)", (3, 11), True),
-    ("sys.version_info >= (3, 12, 4)", (3, 12), None),  # the micro version is unknown
-    ("sys.version_info >= (3, 11, 4)", (3, 12), True),
-])
-def test_version_guards(test, version, bound):
-    src = f"import sys\nfrom sys import version_info\nif {test}:\n    X = 1\n"
-    names = cert(src, version)
-    expected = {None: MAYBE, True: DEFINITE, False: None}[bound]
-    assert names.get("X") == expected
-    assert summ(src, version).version_dependent
-
-
-def test_version_independent_flag():
-    assert not summ("import os\nX = 1\n").version_dependent
 
 
 def test_module_level_getattr_opens_module():
@@ -222,11 +143,6 @@ def test_dynamic_all(src):
     s = summ(src)
     assert s.all_dynamic
     assert s.all_names is None
-
-
-def test_public_names():
-    assert summ("__all__ = ['a']\na = b = _c = 1\n").public_names() == {"a"}
-    assert summ("a = b = _c = 1\nimport os\n").public_names() == {"a", "b", "os"}
 
 
 # -- imports: order, scope, guard --------------------------------------------------------------
@@ -370,78 +286,3 @@ def test_terminal_statements_end_the_module():
     assert [i.module for i in s.imports] == ["sys"]
     s = summ("A = 1\nif cond():\n    raise RuntimeError\nB = 2\n")
     assert {n: c for n, (c, _) in s.names.items()} == {"A": DEFINITE, "B": DEFINITE}
-
-
-# -- robustness -------------------------------------------------------------------------------
-
-def test_syntax_error_is_reported_like_cpython():
-    s = summ("x = 1\n\ndef f(:\n    pass\n", path="fn/util.py")
-    assert s.error == ("syntax-error", "invalid syntax (util.py, line 3)", 3)
-    assert s.names == {} and s.imports == ()
-
-
-@pytest.mark.parametrize("data", [
-    b"x = 1\n\x00\n",
-    b"\x00" * 10,
-    b"x = '\xe9'\n",
-    b"\xff\xfe\x00\x00garbage",
-    b"x = " + b"(" * 201 + b"1" + b")" * 201 + b"\n",
-    b"x = 1" + b"+1" * 50_000 + b"\n",
-    b"x = " + b"-" * 200_000 + b"1\n",
-    b"".join(b"    " * i + b"if a:\n" for i in range(101)) + b" " * 404 + b"pass\n",
-    b"def f(\n",
-    b"\xef\xbb\xbf# -*- coding: latin-1 -*-\nx = 1\n",  # BOM and a conflicting declaration
-    b"# -*- coding: no-such-codec -*-\nx = 1\n",
-])
-def test_bad_input_gives_an_error_not_an_exception(data):
-    s = summarize(data, "fn/bad.py", (3, 12))
-    assert isinstance(s, ModuleSummary)
-    kind, message, line = s.error
-    assert kind == "syntax-error" and message and line >= 1
-
-
-def test_huge_file_is_an_error_not_a_crash():
-    data = b"x = 1\n" * (10 * 1024 * 1024 // 6 + 1)
-    assert len(data) > 10 * 1024 * 1024
-    s = summarize(data, "fn/huge.py", (3, 12))
-    assert s.error is not None and s.error[0] == "syntax-error"
-
-
-@pytest.mark.parametrize("data", [b"", b"\n", b"# only a comment\n", b"\xef\xbb\xbfx = 1\n",
-                                  b"# -*- coding: latin-1 -*-\nx = '\xe9'\n",
-                                  b"# caf\xe9 in a comment\nx = 1\n"])
-def test_odd_but_valid_files(data):
-    s = summarize(data, "fn/ok.py", (3, 12))
-    assert s.error is None
-
-
-def test_plain_roundtrip():
-    s = summ("""\
-        import os
-        __all__ = ['a']
-        a = 1
-        def f():
-            import json
-    """)
-    assert ModuleSummary.from_plain(s.to_plain()) == s
-    with pytest.raises(ValueError):
-        ModuleSummary.from_plain(({1: 2}, (), None, False, "", None, False))
-
-
-def test_module_dunders():
-    assert "__path__" in module_dunders(True) and "__path__" not in module_dunders(False)
-    namespace = module_dunders(True, namespace=True)
-    assert "__cached__" not in namespace and "__file__" in namespace
-
-
-def test_dotted_name_test_is_undecided_not_false():
-    """moto's generated ANTLR modules pick a relative import with `if "." in __name__`:
-    the module name depends on who imports the file, so both arms may run."""
-    from reviewbot.summary import CONDITIONAL
-
-    src = (b'if "." in __name__:\n    from .P import P\nelse:\n    from P import P\n'
-           b'if __name__ == "__main__":\n    import nothing_here\n')
-    summary = summarize(src, "m.py")
-    assert [(i.module, i.level, i.guard) for i in summary.imports] == [
-        ("P", 1, CONDITIONAL), ("P", 0, CONDITIONAL)]
-    assert summary.names["P"][0] == DEFINITE
