@@ -7,7 +7,7 @@ Seeds the stand-in with the generated monorepo (see monorepo.py), runs the real
 one shared module sends the signed `pull_request.opened` webhook and waits for the
 completed check run: the first with every cache cold, the second warm. Every request to
 the stand-in waits `--latency` seconds first. Prints wall time and the number of GitHub
-requests per PR. Target (issue #6): <= 10 requests for a warm PR.
+requests per PR. Target (docs/performance.md): <= 10 requests for a warm PR.
 """
 
 from __future__ import annotations

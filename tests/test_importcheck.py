@@ -738,7 +738,8 @@ def test_bundled_sdk_is_importable():
 @pytest.mark.parametrize("runtime,ok", [("python3.9", False), ("python3.10", True),
                                         ("python3.13", True)])
 def test_version_guard_for_other_runtimes(runtime, ok):
-    # Not judged: needs interpreters of those versions; the rule is §3 of import-semantics.
+    # Not judged: needs interpreters of those versions; sys.version_info tests
+    # are evaluated for the function's runtime (reviewbot/summary/runtime.py).
     files = {"fn/main.py": "from m import X" + H,
              "fn/m.py": "import sys\nif sys.version_info >= (3, 10):\n    X = 1\n"}
     assert (engine(files, runtime=runtime).errors == []) is ok

@@ -1,9 +1,10 @@
-"""One sticky PR comment (github-platform.md §5).
+"""One sticky PR comment, found again by a hidden marker and our bot login.
 
-Identity is the hidden marker AND our bot login (a quoted marker in someone else's comment
-cannot hijack it). Created only when there is something to say, updated in place, left
-alone when unchanged, deduplicated (keep the oldest) if a race made two, trimmed below
-65,536 characters, and never written for a head the PR has moved past.
+Both are needed: a quoted marker in someone else's comment cannot hijack it. The comment
+is created only when there is something to say, updated in place, left alone when
+unchanged, deduplicated (keep the oldest) if a race made two, trimmed below 65,536
+characters (GitHub's limit for a comment body), and never written for a head the PR has
+moved past.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helping the reviewer finish the job (issue #8), on top of the import check.
+"""Helping the reviewer finish the job (docs/reviewer-workflow.md), on top of the import check.
 
 - Fix suggestions: built from the head tree (reviewbot.fixes), posted as ```suggestion
   review comments where GitHub accepts them, else put in the check run's text.

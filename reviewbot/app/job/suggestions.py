@@ -1,4 +1,4 @@
-"""Fix suggestions on the pull request (github-platform.md §6).
+"""Fix suggestions on the pull request, where GitHub accepts them.
 
 A fix is posted as ```suggestion blocks in one pull request review (event COMMENT, on the
 head SHA) only when every line it replaces lies inside one diff hunk of that file, as

@@ -31,10 +31,11 @@ class Job:
     # issue_comment jobs: the comment's command-like lines, matched in the worker against
     # `recheck_command` from the base branch's config. head_sha is "" until resolved.
     command: str = ""
-    # issue_comment.edited on our sticky comment (the checklist gate, issue #8): the
-    # comment, who edited it, the boxes the edit changed [(item id, ticked)], and the body
-    # before the edit when the edit changed the bot's text (to restore it). Such a job is
-    # one per delivery: it never supersedes, nor is superseded by, another job of the PR.
+    # issue_comment.edited on our sticky comment (the checklist gate,
+    # docs/reviewer-workflow.md): the comment, who edited it, the boxes the edit changed
+    # [(item id, ticked)], and the body before the edit when the edit changed the bot's
+    # text (to restore it). Such a job is one per delivery: it never supersedes, nor is
+    # superseded by, another job of the PR.
     comment_id: int | None = None
     sender: str = ""
     ticks: tuple = ()

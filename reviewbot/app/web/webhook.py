@@ -251,8 +251,9 @@ def _issue_comment(payload: dict, action: str, common: dict) -> Route:
 
 def _comment_edited(payload: dict, common: dict) -> Route:
     """A box of our sticky comment's checklist ticked or unticked, or its text edited (the
-    checklist gate, issue #8). The worker checks that the comment is ours (bot login) and
-    attributes the changed boxes to `sender`; edits by bots (our own included) never count."""
+    checklist gate, docs/reviewer-workflow.md). The worker checks that the comment is ours
+    (bot login) and attributes the changed boxes to `sender`; edits by bots (our own
+    included) never count."""
     from reviewbot.checklist import box_changes, outside_boxes
     from reviewbot.render import COMMENT_MARKER
 

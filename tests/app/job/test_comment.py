@@ -1,4 +1,4 @@
-"""The sticky comment algorithm (github-platform.md §5)."""
+"""The sticky comment algorithm (reviewbot/app/job/comment.py)."""
 
 from __future__ import annotations
 
