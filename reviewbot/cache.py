@@ -255,7 +255,7 @@ class SummaryCache:
             return [summarize(content, path, version) for path, content in jobs]
         if not self.resident and forkshare.available():
             # The CLI: this process parses too, beside forked copies of it, and keeps its
-            # share without sending it anywhere (a fifth less time than a pool of two).
+            # share without sending it anywhere (less time than a pool: docs/performance.md).
             with gc_paused():
                 return forkshare.fork_share(
                     jobs, lambda job: summarize(job[1], job[0], version),

@@ -116,8 +116,8 @@ class LineLogger:
     """`info(message, fields)` for the one line written at request rate (a webhook
     delivery). Once `configure` has set up logging, it writes the JSONFormatter's line
     straight to the stream's bytes, without a LogRecord, the handler chain or a text
-    layer: about 4 µs instead of 13; in the event loop, the lines of one turn of the loop
-    go out in one write. Otherwise (tests, another program's logging) it is
+    layer (its cost is in docs/performance.md); in the event loop, the lines of one
+    turn of the loop go out in one write. Otherwise (tests, another program's logging) it is
     `Logger.info`."""
 
     def __init__(self, name: str):
