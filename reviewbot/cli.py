@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Commands that analyse once and exit. In a process of their own they run without the
-# cyclic GC: checks and summaries leave no reference cycles (tests/test_importcheck_replay
+# cyclic GC: checks and summaries leave no reference cycles (tests/test_replay
 # checks it), and re-enabled after a batch of checks, the GC's first pass walked every
 # object the batch made (measured in docs/performance.md). `serve` and `worker` run for
 # long and keep it.

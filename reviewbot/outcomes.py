@@ -19,7 +19,17 @@ from reviewbot.importcheck import HandlerResult
 from reviewbot.model import Finding, Handler
 
 # The code that decides an outcome: modules and packages of reviewbot.
-ENGINE_SOURCES = ("importcheck.py", "resolve.py", "summary", "thirdparty.py")
+# Every module the check imports, directly or not (tests/test_outcomes.py keeps it so).
+ENGINE_SOURCES = (
+    "importcheck.py",
+    "model.py",
+    "modulestate.py",
+    "replay.py",
+    "resolve.py",
+    "summary",
+    "thirdparty.py",
+    "tree.py",
+)
 
 
 def _engine_fingerprint() -> str:

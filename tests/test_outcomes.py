@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+from reviewbot import outcomes
 from reviewbot.model import Finding, Handler
-from reviewbot.outcomes import Closure, Outcome, files_digest, outcome_key, valid_closure
+from reviewbot.outcomes import (
+    ENGINE_SOURCES,
+    Closure,
+    Outcome,
+    files_digest,
+    outcome_key,
+    valid_closure,
+)
 
 HANDLER = Handler(name="a", handler="main.handler", root="fa")
 BLOBS = {"fa/main.py": "blob1", "lib/x.py": "blob2", "lib/y.py": "blob3"}
@@ -45,3 +56,33 @@ def test_the_key_changes_with_the_definition_and_the_roots():
     assert key != outcome_key(HANDLER, (), ["other"])
     assert key != outcome_key(HANDLER, ("yaml",), ["sig"])
     assert key != outcome_key(Handler(name="a", handler="app.handler", root="fa"), (), ["sig"])
+
+
+def _reviewbot_imports(path: Path) -> set[str]:
+    """The `reviewbot.*` modules a file imports, at any level of its code."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.split(".")[0] == "reviewbot"}
+
+
+def test_the_engine_fingerprint_covers_every_module_the_check_imports():
+    package = Path(outcomes.__file__).parent
+    covered = {name.removesuffix(".py") for name in ENGINE_SOURCES}
+    todo, seen = ["reviewbot.importcheck"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        top = name.split(".")[1]
+        assert top in covered, f"{name} is imported by the check but not in ENGINE_SOURCES"
+        module = package.joinpath(*name.split(".")[1:])
+        path = module / "__init__.py" if module.is_dir() else module.with_suffix(".py")
+        files = sorted(module.glob("*.py")) if module.is_dir() else [path]
+        for file in files:
+            todo.extend(_reviewbot_imports(file))
+    assert {"reviewbot.replay", "reviewbot.modulestate", "reviewbot.tree"} <= seen
