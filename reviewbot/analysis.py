@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from reviewbot.cache import SummaryCache
 from reviewbot.forkshare import fork_share
 from reviewbot.importcheck import HandlerResult, check_handler, gc_paused
-from reviewbot.model import Handler
+from reviewbot.model import Finding, Handler
 from reviewbot.outcomes import (
     Closure,
     Outcome,
@@ -22,9 +22,9 @@ from reviewbot.outcomes import (
     root_signature,
     valid_closure,
 )
+from reviewbot.package import DeploymentPackage, deployment_package
 from reviewbot.resolve import ExtensionIndex, SearchPath
 from reviewbot.summary import ModuleSummary
-from reviewbot.thirdparty import requirement_modules
 from reviewbot.tree import Tree
 
 SPLIT_WITH_CHANGES = 256  # cold checks of a PR split over the cores from this many
@@ -54,6 +54,20 @@ class Analysis:
     _submodules: dict = field(default_factory=dict)
     _keys: dict[Handler, str] = field(default_factory=dict)
     _path_index: dict[str, int] | None = None
+    _packages: dict[tuple[str, ...], DeploymentPackage] = field(default_factory=dict)
+    _projects: dict = field(default_factory=dict)  # local projects read, by folder
+
+    def package(self, handler: Handler) -> DeploymentPackage:
+        """What the build installs into the handler's import roots."""
+        pkg = self._packages.get(handler.roots)
+        if pkg is None:
+            pkg = self._packages[handler.roots] = deployment_package(
+                self.tree, handler.roots, self._projects)
+        return pkg
+
+    def import_roots(self, handler: Handler) -> tuple[str, ...]:
+        """The folders whose files the handler may load: its roots and installed folders."""
+        return tuple(dict.fromkeys((*handler.roots, *self.package(handler).folders)))
 
     def prefetch(self, handlers: Iterable[Handler]) -> None:
         """Summarise every Python file under the handlers' roots, in one batch per call;
@@ -61,7 +75,7 @@ class Analysis:
         by_version: dict[tuple[int, int], set[str]] = {}
         for h in handlers:
             version = h.python_version
-            fresh = {r for r in h.roots if (version, r) not in self._prefetched}
+            fresh = {r for r in self.import_roots(h) if (version, r) not in self._prefetched}
             if fresh:
                 by_version.setdefault(version, set()).update(fresh)
                 self._prefetched.update((version, r) for r in fresh)
@@ -86,9 +100,10 @@ class Analysis:
         if sp is None:
             if self._extensions is None:
                 self._extensions = ExtensionIndex(self.tree)
-            third = requirement_modules(self.tree, handler.roots) | frozenset(self.third_party)
+            pkg = self.package(handler)
+            third = pkg.third_party | frozenset(self.third_party)
             sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes,
-                            self._submodules)
+                            self._submodules, pkg.installed)
             self._search[key] = sp
         return sp
 
@@ -113,8 +128,11 @@ class Analysis:
     def _check(self, handler: Handler) -> HandlerResult:
         self.prefetch([handler])
         traces = self._traces.setdefault(handler.python_version, {})
-        return check_handler(handler, self.search(handler), self.cache.provider(self.tree),
-                             traces)
+        result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
+                               traces)
+        result.warnings.extend(Finding(handler.name, note.path, note.line, "unknown", note.message)
+                               for note in self.package(handler).notes)
+        return result
 
     def closures(self, handlers: list[Handler],
                  changed: frozenset[str] | set[str] = frozenset(),
@@ -198,7 +216,11 @@ class Analysis:
     def _key(self, handler: Handler) -> str:
         key = self._keys.get(handler)
         if key is None:
-            signatures = (self._root_signature(r) for r in handler.roots)
+            pkg = self.package(handler)
+            signatures = [self._root_signature(r) for r in self.import_roots(handler)]
+            # the build files read decide what is installed: their contents are in the key
+            signatures += [self.tree.blobs.get(p, "") for p in pkg.files]
+            signatures.append(repr(pkg.installed))
             key = self._keys[handler] = outcome_key(handler, self.third_party, signatures)
         return key
 

@@ -22,9 +22,12 @@ from reviewbot.model import Finding, Handler
 # Every module the check imports, directly or not (tests/test_outcomes.py keeps it so).
 ENGINE_SOURCES = (
     "importcheck.py",
+    "localproject.py",
     "model.py",
     "modulestate.py",
+    "package.py",
     "replay.py",
+    "requirements.py",
     "resolve.py",
     "summary",
     "thirdparty.py",

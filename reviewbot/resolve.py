@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from typing import NamedTuple
 
+from reviewbot.package import Installed
 from reviewbot.thirdparty import BUNDLED, STDLIB
 from reviewbot.tree import Tree, join
 
@@ -64,22 +65,31 @@ class SearchPath:
 
     def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: Container[str],
                  extensions: ExtensionIndex, probes: dict | None = None,
-                 submodules: dict | None = None):
+                 submodules: dict | None = None, installed: tuple[Installed, ...] = ()):
         self.tree = tree
         self.roots = tuple(r for r in roots if tree.isdir(r))
         # sys.path entries, each a group of folders merged into one directory, the first
-        # folder of a group winning on the same file: the code root alone (/var/task),
-        # then the layers' site-packages folders, then their python folders, each merged
-        # as Lambda extracts every layer into /opt (a later layer overwrites an earlier).
+        # folder of a group winning on the same file: the code root (/var/task) with the
+        # local projects its build installs there, then the layers' site-packages
+        # folders, then their python folders, each merged as Lambda extracts every layer
+        # into /opt (a later layer overwrites an earlier).
         code, layers = roots[:1], roots[1:]
         site = [r for r in layers if r.endswith("site-packages")]
         python = [r for r in layers if not r.endswith("site-packages")]
-        self.entries = tuple(
-            group for group in (
-                tuple(r for r in code if tree.isdir(r)),
-                tuple(r for r in reversed(site) if tree.isdir(r)),
-                tuple(r for r in reversed(python) if tree.isdir(r)),
-            ) if group)
+        into: dict[str, list[str]] = {}
+        # folders that hold installed modules among others: only those names are seen
+        self._only: dict[str, frozenset[str]] = {}
+        for inst in installed:
+            into.setdefault(inst.into, []).append(inst.folder)
+            if inst.folder not in roots:
+                self._only[inst.folder] = self._only.get(inst.folder, frozenset()) | inst.names
+
+        def group(folders: Iterable[str]) -> tuple[str, ...]:
+            out = (f for r in folders for f in (r, *into.get(r, ())))
+            return tuple(f for f in dict.fromkeys(out) if tree.isdir(f))
+
+        self.entries = tuple(g for g in (group(code), group(reversed(site)),
+                                         group(reversed(python))) if g)
         self.third_party = third_party
         self.extensions = extensions
         # (folder, name) -> what that folder holds; shared by search paths over one tree
@@ -119,6 +129,8 @@ class SearchPath:
         """`name` in folders merged into one directory (the first wins on the same file):
         a regular module, the merged folders of a namespace portion, or None.
         As in CPython's finder, a package beats a module of the same name."""
+        if self._only and "." not in dotted:
+            folders = tuple(f for f in folders if name in self._only.get(f, (name,)))
         hits = [(folder, self._probe(folder, name)) for folder in folders]
         dirs = tuple(dict.fromkeys(
             h[3][0] if isinstance(h, tuple) and h[2] else h

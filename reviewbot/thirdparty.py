@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
-
-from reviewbot.tree import Tree, join, normalize
 
 STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
@@ -116,9 +113,6 @@ DIST_TO_MODULES: dict[str, tuple[str, ...]] = {
     "mypy_boto3_s3": ("mypy_boto3_s3",),
 }
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
 def normalize_dist(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
@@ -126,30 +120,6 @@ def normalize_dist(name: str) -> str:
 def modules_of(dist: str) -> tuple[str, ...]:
     key = normalize_dist(dist)
     return DIST_TO_MODULES.get(key, (key,))
-
-
-def parse_requirements(text: str) -> tuple[list[str], list[str]]:
-    """Distribution names and `-r` includes from a requirements file."""
-    dists, includes = [], []
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith(("-r ", "--requirement ", "-r", "--requirement=")):
-            target = re.sub(r"^(-r|--requirement)[= ]?\s*", "", line)
-            includes.append(target.strip())
-            continue
-        if line.startswith("-"):
-            continue
-        if "#egg=" in line:
-            dists.append(line.rsplit("#egg=", 1)[1].split("&")[0])
-            continue
-        if "://" in line or line.startswith((".", "/")):
-            continue
-        m = _REQ_NAME.match(line)
-        if m:
-            dists.append(m.group(1))
-    return dists, includes
 
 
 class ThirdParty:
@@ -180,29 +150,3 @@ class ThirdParty:
 
     def __hash__(self) -> int:
         return hash((self.modules, self.guessed))
-
-
-def requirement_modules(tree: Tree, roots: Iterable[str]) -> ThirdParty:
-    """Top-level import names provided by the requirements files of these roots."""
-    seen: set[str] = set()
-    modules: set[str] = set()
-    guessed: set[str] = set()
-    todo = [join(root, "requirements.txt") for root in roots]
-    while todo:
-        path = todo.pop()
-        if path in seen or path not in tree:
-            continue
-        seen.add(path)
-        try:
-            text = tree.read(path).decode("utf-8", "replace")
-        except KeyError:
-            continue
-        dists, includes = parse_requirements(text)
-        for dist in dists:
-            modules.update(modules_of(dist))
-            if normalize_dist(dist) not in DIST_TO_MODULES:
-                guessed.add(re.sub(r"[-_.]", "", dist).lower())
-        folder = path.rpartition("/")[0] or "."
-        for inc in includes:
-            todo.append(normalize(join(folder, inc)))
-    return ThirdParty(frozenset(modules), tuple(sorted(guessed)))

@@ -172,12 +172,12 @@ def test_lookups_are_cached():
 def test_unlisted_distribution_names_provide_the_modules_they_contain():
     """python-telegram-bot provides `telegram`, line-bot-sdk `linebot`: not in the table,
     but a missing module whose name is part of a listed distribution's must not fail."""
-    from reviewbot.thirdparty import requirement_modules
+    from reviewbot.package import deployment_package
 
     tree = Tree.from_files({"fn/requirements.txt": "python-telegram-bot==13.11\n"
                                                    "line-bot-sdk==1.12.1\nPyYAML\n",
                             "fn/main.py": ""})
-    third = requirement_modules(tree, ("fn",))
+    third = deployment_package(tree, ("fn",)).third_party
     assert "telegram" in third and "linebot" in third and "yaml" in third
     assert "requests" not in third and "bot" in third
     assert "ab" not in third  # too short to guess from

@@ -1,0 +1,151 @@
+"""What a function's build installs beside its code: distributions and local projects.
+
+Every builder (SAM, the Serverless python-requirements plugin, terraform-aws-modules/lambda,
+CDK's PythonFunction) pip-installs the `requirements.txt` of the code root into the root of
+the package, `/var/task`, or of a layer's `python/` folder. A line that names a directory of
+the repository installs that project's modules there, and its own dependencies with them;
+the function's own files win over installed ones of the same name (SAM copies the source
+last). docs/discovery.md says which file each builder reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from reviewbot.localproject import Project, read_project
+from reviewbot.requirements import RequirementLine, parse_requirements_file
+from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
+from reviewbot.tree import Tree, join, normalize
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A local project's modules in one folder of the repository, installed into `into`
+    (an import root of the function)."""
+
+    into: str
+    folder: str
+    names: frozenset[str]
+    project: str  # the project's folder
+    requirement: str  # `file:line` of the requirement that installs it
+
+
+@dataclass(frozen=True)
+class PackageNote:
+    """Something about the package the reader could not settle: a warning at a line."""
+
+    path: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class DeploymentPackage:
+    """The installed contents of one function's import roots."""
+
+    third_party: ThirdParty
+    installed: tuple[Installed, ...] = ()
+    notes: tuple[PackageNote, ...] = ()
+    files: tuple[str, ...] = field(default=())  # build files read: they change the package
+
+    @property
+    def folders(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.folder for i in self.installed))
+
+
+def _project_folder(tree: Tree, req: RequirementLine, anchors: tuple[str, ...]) -> str | None:
+    """The directory a local requirement names: relative to the requirements file, as pip
+    resolves `-r` and as most people write it, else to the folders the build may run in."""
+    assert req.local is not None
+    for anchor in anchors:
+        folder = normalize(join(anchor, req.local))
+        if folder != ".." and not folder.startswith("../") and tree.isdir(folder):
+            return folder
+    return None
+
+
+class _Collector:
+    def __init__(self, tree: Tree, projects: dict[str, Project]):
+        self.tree = tree
+        self.projects = projects  # by folder, shared over the functions of one tree
+        self.modules: set[str] = set()
+        self.guessed: set[str] = set()
+        self.installed: list[Installed] = []
+        self.notes: list[PackageNote] = []
+        self.files: list[str] = []
+        self.seen: set[str] = set()
+
+    def dist(self, name: str) -> None:
+        self.modules.update(modules_of(name))
+        if normalize_dist(name) not in DIST_TO_MODULES:
+            self.guessed.add(re.sub(r"[-_.]", "", name).lower())
+
+    def requirements_file(self, path: str, into: str) -> None:
+        if path in self.seen or path not in self.tree:
+            return
+        self.seen.add(path)
+        self.files.append(path)
+        parsed = parse_requirements_file(path, self.tree.read(path).decode("utf-8", "replace"))
+        folder = path.rpartition("/")[0] or "."
+        for inc in parsed.includes:
+            self.requirements_file(normalize(join(folder, inc)), into)
+        for req in parsed.requirements:
+            if req.local is None:
+                if req.dist:
+                    self.dist(req.dist)
+                continue
+            target = _project_folder(self.tree, req, (folder, into, "."))
+            if target is None:
+                self.notes.append(PackageNote(path, req.line, (
+                    f"'{req.local}' is not a folder of the repository: what it installs "
+                    f"is unknown")))
+                if req.dist:
+                    self.dist(req.dist)
+                continue
+            if req.editable:
+                self.notes.append(PackageNote(path, req.line, (
+                    f"'-e {req.local}' installs a link to the build machine's folder, "
+                    f"which is not in the package on Lambda: drop '-e'")))
+            self.project(target, into, f"{path}:{req.line}", path, req.line)
+
+    def project(self, folder: str, into: str, where: str, path: str, line: int) -> None:
+        key = f"{into}\0{folder}"
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        project = self.projects.get(folder)
+        if project is None:
+            project = self.projects[folder] = read_project(self.tree, folder)
+        if project.source:
+            self.files.append(project.source)
+        if project.note:
+            self.notes.append(PackageNote(path, line,
+                                          f"local package {folder}: {project.note}"))
+        by_folder: dict[str, set[str]] = {}
+        for name, holder in project.modules:
+            by_folder.setdefault(holder, set()).add(name)
+        for holder, names in by_folder.items():
+            self.installed.append(Installed(into, holder, frozenset(names), folder, where))
+        for dep in project.dependencies:
+            parsed = parse_requirements_file(project.source, dep)
+            for req in parsed.requirements:
+                if req.local is not None:
+                    target = _project_folder(self.tree, req, (folder,))
+                    if target is not None:
+                        self.project(target, into, where, path, line)
+                        continue
+                if req.dist:
+                    self.dist(req.dist)
+
+
+def deployment_package(tree: Tree, roots: Iterable[str],
+                       projects: dict[str, Project] | None = None) -> DeploymentPackage:
+    """What the builds install into these import roots, from their requirements.txt."""
+    collector = _Collector(tree, projects if projects is not None else {})
+    for root in roots:
+        collector.requirements_file(join(root, "requirements.txt"), root)
+    return DeploymentPackage(
+        ThirdParty(frozenset(collector.modules), tuple(sorted(collector.guessed))),
+        tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)))
