@@ -81,7 +81,7 @@ def review(
                                    changed_paths)
 
     reaches = _reaches(head_set.handlers, base_by_name, head_closures, base_closures,
-                       changed_paths)
+                       changed_paths, after)
     shared = _shared_changes(changed, config, _loaders(reaches), before, after,
                              head_set.handlers)
     after.checks(r.handler for r in reaches if r.files)  # for their chains
@@ -132,14 +132,14 @@ class _Reach:
 
     handler: Handler
     base: Handler | None  # the handler of the same name at the base
-    # changed files it loads at the base or the head, and changed requirements files
-    # under its roots (they change which third-party imports resolve)
+    # changed files it loads at the base or the head, and changed requirements and build
+    # files of what it installs (they change which imports resolve)
     files: frozenset[str]
 
 
 def _reaches(handlers: tuple[Handler, ...], base_by_name: Mapping[str, Handler],
              head_closures: Mapping[Handler, Closure], base_closures: Mapping[Handler, Closure],
-             changed: set[str]) -> list[_Reach]:
+             changed: set[str], after: Analysis) -> list[_Reach]:
     requirements = {p for p in changed
                     if p.rpartition("/")[2].startswith("requirements") and p.endswith(".txt")}
     out = []
@@ -149,6 +149,8 @@ def _reaches(handlers: tuple[Handler, ...], base_by_name: Mapping[str, Handler],
         if old is not None and old in base_closures:
             reached |= base_closures[old].files & changed
         reached |= {p for p in requirements if _under_any(p, h.roots)}
+        # the build files that decide what its build installs (local projects' too)
+        reached |= changed.intersection(after.package(h).files)
         out.append(_Reach(h, old, frozenset(reached)))
     return out
 

@@ -256,3 +256,47 @@ def test_local_dependencies_of_an_installed_project_come_along():
     assert {i.project for i in pkg.installed} == {"shared/common", "shared/base"}
     assert "pydantic" in pkg.third_party
     assert engine(files).errors == []
+
+
+def test_an_edit_to_the_installed_package_is_a_shared_module_edit():
+    from reviewbot.config import parse_config
+    from reviewbot.review import review
+
+    config = parse_config("discover: false\nhandlers:\n"
+                          "  - {name: auth, handler: app.handler, root: fn}\n"
+                          "  - {name: goals, handler: app.handler, root: fn2}\n"
+                          "  - {name: other, handler: app.handler, root: fn3}\n")
+    base_files = _files("setuptools-cfg-src", "base")
+    base_files.update({"fn2/app.py": HANDLER, "fn2/requirements.txt": "../shared/common\n",
+                       "fn3/app.py": "def handler(event, context):\n    return 1\n"})
+    head_files = dict(base_files)
+    edited = "shared/common/src/common/errors.py"
+    head_files[edited] = MUTATIONS["rename"]["errors.py"]
+    report = review(base=Tree.from_files(base_files), head=Tree.from_files(head_files),
+                    changed={edited: "M"}, config=config, cache=SummaryCache(disk=False))
+    affected = {s.handler.name: s.chain for s in report.handlers if s.affected}
+    assert affected == {"auth": ("app", "common.errors"), "goals": ("app", "common.errors")}
+    [shared] = report.shared_modules
+    assert (shared.path, shared.handlers) == (edited, ("auth", "goals"))
+    assert shared.removed_names == ("GoalValidationError",)
+    assert {e.handler for e in report.errors} == {"auth", "goals"}
+
+
+def test_a_change_to_the_installed_project_build_file_reaches_its_functions():
+    from reviewbot.config import parse_config
+    from reviewbot.review import review
+
+    config = parse_config("discover: false\nhandlers:\n"
+                          "  - {name: auth, handler: app.handler, root: fn}\n")
+    base_files = _files("hatchling", "base")
+    head_files = dict(base_files)
+    # the wheel now packages another folder: `common` is no longer installed
+    build = "shared/common/pyproject.toml"
+    head_files[build] = base_files[build].replace('["src/common"]', '["src/other"]')
+    head_files["shared/common/src/other/__init__.py"] = ""
+    report = review(base=Tree.from_files(base_files), head=Tree.from_files(head_files),
+                    changed={build: "M", "shared/common/src/other/__init__.py": "A"},
+                    config=config, cache=SummaryCache(disk=False))
+    assert [s.handler.name for s in report.handlers if s.affected] == ["auth"]
+    assert [e.message for e in report.errors][-1] == (
+        "Unable to import module 'app': No module named 'common'")
