@@ -95,13 +95,14 @@ class Analysis:
         return paths[lo:hi]
 
     def search(self, handler: Handler) -> SearchPath:
-        key = handler.roots
+        key = (handler.roots, handler.layer_modules)
         sp = self._search.get(key)
         if sp is None:
             if self._extensions is None:
                 self._extensions = ExtensionIndex(self.tree)
             pkg = self.package(handler)
-            third = pkg.third_party | frozenset(self.third_party)
+            third = pkg.third_party | frozenset(self.third_party) | frozenset(
+                handler.layer_modules)
             sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes,
                             self._submodules, pkg.installed)
             self._search[key] = sp

@@ -35,11 +35,20 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class LayerSource:
+    """What a layer outside the repository provides, as `layers:` says: a list of modules
+    and/or a requirements file of the repository (its distributions' modules)."""
+
+    modules: tuple[str, ...] = ()
+    requirements: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     handlers: tuple[Handler, ...] = ()
     shared: tuple[str, ...] = ()
     checklist: tuple[str, ...] = DEFAULT_CHECKLIST
-    layers: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, str | LayerSource] = field(default_factory=dict)
     third_party: tuple[str, ...] = ()
     runtime: str = DEFAULT_RUNTIME
     discover: bool = True
@@ -135,6 +144,26 @@ def _folder(path: str, key: str, node: yaml.Node) -> str:
     return norm
 
 
+def _layer_source(path: str, key: str, node: yaml.Node) -> str | LayerSource:
+    """A layer's folder (a string), or `{modules: [...], requirements: file}`."""
+    if not isinstance(node, yaml.MappingNode):
+        return _folder(path, key, node)
+    values: dict = {}
+    for name, knode, vnode in _mapping(path, key, node):
+        if name == "modules":
+            values["modules"] = _strings(path, f"{key}.modules", vnode)
+        elif name == "requirements":
+            values["requirements"] = _folder(path, f"{key}.requirements", vnode)
+        elif name == "folder":
+            return _folder(path, f"{key}.folder", vnode)
+        else:
+            raise ConfigError(f"{_where(path, knode)}: {key}.{name}: unknown key (expected "
+                              f"folder, modules or requirements)")
+    if not values:
+        raise ConfigError(f"{_where(path, node)}: {key}: expected folder, modules or requirements")
+    return LayerSource(**values)
+
+
 def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
     """Parse and validate the configuration file's text."""
     root = _compose(text, path)
@@ -189,7 +218,7 @@ def _top_value(path: str, key: str, node: yaml.Node):
     if key in ("discover", "comment_on_drafts", "checklist_required", "request_owner_reviews"):
         return _scalar(path, key, node, bool)
     if key == "layers":
-        return {name: _folder(path, f"layers.{name}", v)
+        return {name: _layer_source(path, f"layers.{name}", v)
                 for name, _, v in _mapping(path, key, node)}
     if key == "handlers":
         return node

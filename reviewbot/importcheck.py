@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from reviewbot.model import Finding, Handler
+from reviewbot.model import CONFIG_PATH, Finding, Handler
 from reviewbot.modulestate import (
     DONE,
     FAILED,
@@ -198,6 +198,14 @@ class HandlerCheck:
         finding = Finding(self.handler.name, path, line, kind, message)
         (self.errors if error else self.warnings).append(finding)
 
+    def unknown_layers(self) -> str:
+        """Why a missing module is only a warning: the layers that may provide it."""
+        names = self.handler.unknown_layers
+        if not names:
+            return " (some of this function's layers are not in the repository)"
+        return (f" (unless layer {', '.join(names)} provides it: say what it provides under "
+                f"`layers:` in {CONFIG_PATH})")
+
     def statement_failed(self, owner: ModuleState, imp: Import, exc: ImportFailure) -> None:
         if imp.guard == CAUGHT:
             return
@@ -253,8 +261,7 @@ class HandlerCheck:
             return
         if exc.external and not self.handler.complete:
             self.report(False, path, line, exc.kind,
-                        self.wrap(exc.message, exc.exc_type) + " (some of this function's "
-                        "layers are not in the repository)", log=False)
+                        self.wrap(exc.message, exc.exc_type) + self.unknown_layers(), log=False)
             return
         self.report(True, path, line, exc.kind, self.wrap(exc.message, exc.exc_type), log=False)
 

@@ -35,6 +35,10 @@ class Handler:
     # of unknown third-party modules are then warnings, not errors.
     complete: bool = True
     environment: tuple[tuple[str, str], ...] = ()
+    # Layers outside the repository: the modules of those whose content is known (published
+    # layers, `layers:` in the config), and those whose content is not, as written.
+    layer_modules: tuple[str, ...] = ()
+    unknown_layers: tuple[str, ...] = ()
 
     @property
     def module_path(self) -> str:

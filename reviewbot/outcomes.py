@@ -112,7 +112,7 @@ def outcome_key(handler: Handler, third_party: Iterable[str],
     parts = [
         ENGINE, handler.handler, repr(handler.roots),
         handler.runtime, str(handler.complete), handler.source, str(handler.line),
-        repr(sorted(third_party)),
+        repr(sorted(third_party)), repr(handler.layer_modules), repr(handler.unknown_layers),
         *root_signatures,
     ]
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()

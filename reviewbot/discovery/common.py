@@ -12,8 +12,12 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from reviewbot.config import LayerSource
 from reviewbot.discovery import cfnyaml
+from reviewbot.discovery.publiclayers import published_layer
 from reviewbot.model import CONFIG_PATH, DEFAULT_RUNTIME, Handler, Unresolved, parse_runtime
+from reviewbot.requirements import parse_requirements_file
+from reviewbot.thirdparty import modules_of
 from reviewbot.tree import Tree, join, normalize
 
 SKIP_DIRS = frozenset({"node_modules", ".aws-sam", ".serverless", ".terraform", "cdk.out", ".git"})
@@ -62,6 +66,20 @@ class Layer:
     label: str = ""
     source: str = ""
     line: int = 0
+    # A layer with no folder in the repository whose modules are known: a published
+    # layer's, or what `.github/reviewbot.yml` says it provides (a list, a requirements file).
+    modules: frozenset[str] | None = None
+    requirements: str = ""
+
+
+@dataclass(frozen=True)
+class LayerRoots:
+    """What a function's layers put on its path."""
+
+    paths: tuple[str, ...]  # import folders in sys.path order
+    complete: bool  # every layer's content is known
+    modules: tuple[str, ...] = ()  # top-level modules of layers known without a folder
+    unknown: tuple[str, ...] = ()  # the layers whose content is unknown, as written
 
 
 @dataclass
@@ -88,26 +106,51 @@ class Found:
                 self.warnings.append(w)
 
 
-def map_layer(layer_map: Mapping[str, str] | None, *refs: object) -> Layer | None:
-    """The configured folder for a layer known only by ARN or name (exact match, then glob)."""
-    if not layer_map:
-        return None
+def _configured(spec: str | LayerSource, label: str) -> Layer:
+    if isinstance(spec, str):
+        return Layer(normalize(spec), in_python=True, label=label, source=CONFIG_PATH)
+    return Layer("", label=label, source=CONFIG_PATH, modules=frozenset(spec.modules),
+                 requirements=spec.requirements)
+
+
+def map_layer(layer_map: Mapping[str, str | LayerSource] | None, *refs: object) -> Layer:
+    """A layer known only by ARN or name: what `.github/reviewbot.yml` maps it to (exact
+    match, then glob), else what a published layer provides, else an unknown layer."""
     names = [r for r in refs if isinstance(r, str) and r]
+    layer_map = layer_map or {}
     for ref in names:
         if ref in layer_map:
-            return Layer(normalize(layer_map[ref]), in_python=True, label=ref, source=CONFIG_PATH)
+            return _configured(layer_map[ref], ref)
     for ref in names:
-        for pattern, folder in layer_map.items():
+        for pattern, spec in layer_map.items():
             if "*" in pattern and fnmatch.fnmatchcase(ref, pattern):
-                return Layer(normalize(folder), in_python=True, label=pattern,
-                             source=CONFIG_PATH)
-    return None
+                return _configured(spec, pattern)
+    for ref in names:
+        published = published_layer(ref)
+        if published is not None:
+            return Layer("", label=published.title, source=published.source,
+                         modules=published.modules)
+    return Layer("", known=False, label=names[0] if names else "")
 
 
-def layer_paths(
-    tree: Tree, layers: list[Layer | None], runtime: str, found: Found
-) -> tuple[tuple[str, ...], bool]:
-    """Import roots of `layers` in sys.path order, and whether all their content is known.
+def _listed_modules(tree: Tree, layer: Layer, found: Found) -> set[str]:
+    """The modules of a layer known without a folder (its requirements file read)."""
+    out = set(layer.modules or ())
+    if layer.requirements:
+        if layer.requirements not in tree:
+            found.warn(layer.source, layer.line, f"layer {layer.label}: requirements file "
+                       f"{layer.requirements} does not exist")
+            return out
+        text = tree.read(layer.requirements).decode("utf-8", "replace")
+        for req in parse_requirements_file(layer.requirements, text).requirements:
+            if req.dist:
+                out.update(modules_of(req.dist))
+    return out
+
+
+def layer_paths(tree: Tree, layers: list[Layer | None], runtime: str, found: Found) -> LayerRoots:
+    """Import roots of `layers` in sys.path order, whether all their content is known, the
+    modules of those known without a folder, and the unknown ones.
 
     Lambda puts /opt/python/lib/python3.X/site-packages before /opt/python, each the merge of
     every layer in listed order, so all site-packages folders come first, then python folders.
@@ -116,9 +159,15 @@ def layer_paths(
     site: list[str] = []
     plain: list[str] = []
     complete = True
+    modules: set[str] = set()
+    unknown: list[str] = []
     for layer in layers:
-        if layer is None:
+        if layer is None or (not layer.folder and layer.modules is None and not layer.requirements):
             complete = False
+            unknown.append(layer.label if layer is not None and layer.label else "a layer")
+            continue
+        if not layer.folder:
+            modules |= _listed_modules(tree, layer, found)
             continue
         complete = complete and layer.known
         python = layer.folder if layer.in_python else join(layer.folder, "python")
@@ -133,7 +182,8 @@ def layer_paths(
             found.warn(layer.source, layer.line,
                        f"layer {layer.label or layer.folder}: {python} {where}; "
                        "nothing in it is importable")
-    return (*site, *plain), complete
+    return LayerRoots((*site, *plain), complete, tuple(sorted(modules)),
+                      tuple(dict.fromkeys(unknown)))
 
 
 def unique_names(handlers: list[Handler]) -> list[Handler]:

@@ -244,10 +244,11 @@ class Template:
         layers_value = self.value(props.get("Layers", []))
         items = layers_value if isinstance(layers_value, list) else [None]
         layers = [self.layer(item, line) for item in items]
-        paths, known = layer_paths(self.t.tree, layers, runtime, self.t.found)
+        lr = layer_paths(self.t.tree, layers, runtime, self.t.found)
         self.t.found.handlers.append(Handler(
-            name=name, handler=handler, root=root, paths=paths, runtime=runtime,
-            source=self.path, line=line, complete=complete and known,
+            name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
+            source=self.path, line=line, complete=complete and lr.complete,
+            layer_modules=lr.modules, unknown_layers=lr.unknown,
             environment=self.environment(props),
         ))
 

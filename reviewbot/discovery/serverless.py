@@ -230,10 +230,11 @@ class Config:
         items = self.get(spec, "layers") if "layers" in spec else self.get(provider, "layers", [])
         items = items if isinstance(items, list) else [Unknown(str(items))]
         layers = [self.layer(self.value(item), layer_map) for item in items]
-        paths, known = layer_paths(self.tree, layers, runtime, found)
+        lr = layer_paths(self.tree, layers, runtime, found)
         found.handlers.append(Handler(
-            name=name, handler=handler, root=root, paths=paths, runtime=runtime,
-            source=self.path, line=line, complete=known,
+            name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
+            source=self.path, line=line, complete=lr.complete,
+            layer_modules=lr.modules, unknown_layers=lr.unknown,
             environment=self.environment(provider, spec),
         ))
 

@@ -122,15 +122,16 @@ class Terraform:
     def add(self, address: str, block: Block, handler: str, runtime: str, root: str,
             extra: tuple[str, ...], layers: list[Layer | None], complete: bool,
             variables: Any) -> None:
-        paths, known = layer_paths(self.tree, layers, runtime, self.found)
+        lr = layer_paths(self.tree, layers, runtime, self.found)
         environment = tuple(
             (str(k), v) for k, v in (variables.items() if isinstance(variables, dict) else [])
             if isinstance(v, str) and REPO not in v)
         self.found.handlers.append(Handler(
             name=address, handler=handler, root=root,
-            paths=tuple(dict.fromkeys(p for p in (*extra, *paths) if p != root)),
+            paths=tuple(dict.fromkeys(p for p in (*extra, *lr.paths) if p != root)),
             runtime=runtime, source=block.source, line=block.line,
-            complete=complete and known, environment=environment))
+            complete=complete and lr.complete, environment=environment,
+            layer_modules=lr.modules, unknown_layers=lr.unknown))
 
     def code_archive(self, scope: Scope, attrs: dict) -> tuple[Ref | None, str]:
         """The archive a function or layer version is deployed from, or why there is none."""
