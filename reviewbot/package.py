@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reviewbot.localproject import Project, read_project
 from reviewbot.requirements import RequirementLine, parse_requirements_file
@@ -29,7 +29,6 @@ class Installed:
     folder: str
     names: frozenset[str]
     project: str  # the project's folder
-    requirement: str  # `file:line` of the requirement that installs it
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class DeploymentPackage:
     third_party: ThirdParty
     installed: tuple[Installed, ...] = ()
     notes: tuple[PackageNote, ...] = ()
-    files: tuple[str, ...] = field(default=())  # build files read: they change the package
+    files: tuple[str, ...] = ()  # build files read: they change the package
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -108,9 +107,10 @@ class _Collector:
                 self.notes.append(PackageNote(path, req.line, (
                     f"'-e {req.local}' installs a link to the build machine's folder, "
                     f"which is not in the package on Lambda: drop '-e'")))
-            self.project(target, into, f"{path}:{req.line}", path, req.line)
+            self.project(target, into, path, req.line)
 
-    def project(self, folder: str, into: str, where: str, path: str, line: int) -> None:
+    def project(self, folder: str, into: str, path: str, line: int) -> None:
+        """Install the project in `folder`, named at `path:line`, and what it depends on."""
         key = f"{into}\0{folder}"
         if key in self.seen:
             return
@@ -127,14 +127,14 @@ class _Collector:
         for name, holder in project.modules:
             by_folder.setdefault(holder, set()).add(name)
         for holder, names in by_folder.items():
-            self.installed.append(Installed(into, holder, frozenset(names), folder, where))
+            self.installed.append(Installed(into, holder, frozenset(names), folder))
         for dep in project.dependencies:
             parsed = parse_requirements_file(project.source, dep)
             for req in parsed.requirements:
                 if req.local is not None:
                     target = _project_folder(self.tree, req, (folder,))
                     if target is not None:
-                        self.project(target, into, where, path, line)
+                        self.project(target, into, path, line)
                         continue
                 if req.dist:
                     self.dist(req.dist)
