@@ -54,15 +54,17 @@ class Analysis:
     _submodules: dict = field(default_factory=dict)
     _keys: dict[Handler, str] = field(default_factory=dict)
     _path_index: dict[str, int] | None = None
-    _packages: dict[tuple[str, ...], DeploymentPackage] = field(default_factory=dict)
+    _packages: dict[tuple, DeploymentPackage] = field(default_factory=dict)
     _projects: dict = field(default_factory=dict)  # local projects read, by folder
 
     def package(self, handler: Handler) -> DeploymentPackage:
         """What the build installs into the handler's import roots."""
-        pkg = self._packages.get(handler.roots)
+        key = (handler.roots, handler.vendor, handler.poetry_export)
+        pkg = self._packages.get(key)
         if pkg is None:
-            pkg = self._packages[handler.roots] = deployment_package(
-                self.tree, handler.roots, self._projects)
+            pkg = self._packages[key] = deployment_package(
+                self.tree, handler.roots, self._projects, vendor=handler.vendor,
+                poetry_export=handler.poetry_export)
         return pkg
 
     def import_roots(self, handler: Handler) -> tuple[str, ...]:
@@ -95,7 +97,7 @@ class Analysis:
         return paths[lo:hi]
 
     def search(self, handler: Handler) -> SearchPath:
-        key = (handler.roots, handler.layer_modules)
+        key = (handler.roots, handler.layer_modules, handler.vendor, handler.poetry_export)
         sp = self._search.get(key)
         if sp is None:
             if self._extensions is None:

@@ -290,6 +290,23 @@ def _dependencies(pyproject: dict, opts: dict, folder: str) -> tuple[str, ...]:
     return tuple(deps)
 
 
+def poetry_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] | None:
+    """The main dependencies `poetry export` writes for the project in `folder` (its
+    pyproject.toml and them), or None when that is not a Poetry project."""
+    r = _Reader(tree, folder)
+    text = r.text("pyproject.toml")
+    if text is None:
+        return None
+    try:
+        pyproject = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    requires = pyproject.get("build-system", {}).get("requires", [])
+    if not any(str(req).startswith("poetry") for req in requires):
+        return None
+    return r.path("pyproject.toml"), _dependencies(pyproject, {}, folder)
+
+
 def read_project(tree: Tree, folder: str) -> Project:
     """What `pip install <folder>` installs, read from its build files."""
     r = _Reader(tree, folder)

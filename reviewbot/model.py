@@ -39,6 +39,11 @@ class Handler:
     # layers, `layers:` in the config), and those whose content is not, as written.
     layer_modules: tuple[str, ...] = ()
     unknown_layers: tuple[str, ...] = ()
+    # What the build copies or installs into the code root besides its requirements.txt:
+    # folders whose contents it copies there (serverless-python-requirements' `vendor`),
+    # and whether it installs the Poetry dependencies of the root's pyproject.toml.
+    vendor: tuple[str, ...] = ()
+    poetry_export: bool = False
 
     @property
     def module_path(self) -> str:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reviewbot.localproject import Project, read_project
+from reviewbot.localproject import Project, poetry_dependencies, read_project
 from reviewbot.requirements import RequirementLine, parse_requirements_file
 from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
 from reviewbot.tree import Tree, join, normalize
@@ -128,9 +128,14 @@ class _Collector:
             by_folder.setdefault(holder, set()).add(name)
         for holder, names in by_folder.items():
             self.installed.append(Installed(into, holder, frozenset(names), folder))
-        for dep in project.dependencies:
-            parsed = parse_requirements_file(project.source, dep)
-            for req in parsed.requirements:
+        self.dependencies(project.dependencies, folder, into, path, line)
+
+    def dependencies(self, specs: Iterable[str], folder: str, into: str, path: str,
+                     line: int) -> None:
+        """Install requirement strings of the project in `folder`: distributions, and local
+        projects relative to it."""
+        for spec in specs:
+            for req in parse_requirements_file(path, spec).requirements:
                 if req.local is not None:
                     target = _project_folder(self.tree, req, (folder,))
                     if target is not None:
@@ -139,13 +144,33 @@ class _Collector:
                 if req.dist:
                     self.dist(req.dist)
 
+    def vendor(self, folder: str, into: str) -> None:
+        """A folder whose contents the build copies into `into` as they are."""
+        names = {p[len(folder) + 1:].split("/")[0].removesuffix(".py")
+                 for p in self.tree.blobs if p.startswith(folder + "/")}
+        names = {n for n in names if n.isidentifier()}
+        if names:
+            self.installed.append(Installed(into, folder, frozenset(names), folder))
 
-def deployment_package(tree: Tree, roots: Iterable[str],
-                       projects: dict[str, Project] | None = None) -> DeploymentPackage:
-    """What the builds install into these import roots, from their requirements.txt."""
+
+def deployment_package(tree: Tree, roots: tuple[str, ...],
+                       projects: dict[str, Project] | None = None, *,
+                       vendor: tuple[str, ...] = (),
+                       poetry_export: bool = False) -> DeploymentPackage:
+    """What the builds install into these import roots: their requirements.txt, and for
+    the code root (the first) the `vendor` folders and, with `poetry_export`, the Poetry
+    dependencies of its pyproject.toml."""
     collector = _Collector(tree, projects if projects is not None else {})
     for root in roots:
         collector.requirements_file(join(root, "requirements.txt"), root)
+    code = roots[0] if roots else "."
+    for folder in vendor:
+        collector.vendor(folder, code)
+    poetry = poetry_dependencies(tree, code) if poetry_export else None
+    if poetry is not None:
+        pyproject, specs = poetry
+        collector.files.append(pyproject)
+        collector.dependencies(specs, code, code, pyproject, 0)
     return DeploymentPackage(
         ThirdParty(frozenset(collector.modules), tuple(sorted(collector.guessed))),
         tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)))

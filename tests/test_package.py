@@ -300,3 +300,60 @@ def test_a_change_to_the_installed_project_build_file_reaches_its_functions():
     assert [s.handler.name for s in report.handlers if s.affected] == ["auth"]
     assert [e.message for e in report.errors][-1] == (
         "Unable to import module 'app': No module named 'common'")
+
+
+SERVERLESS = ("service: s\nplugins:\n  - serverless-python-requirements\ncustom:\n"
+              "  pythonRequirements:\n    vendor: ../common\nprovider:\n  name: aws\n"
+              "  runtime: " + RUNTIME + "\nfunctions:\n  first:\n    handler: src/handler.handler\n")
+POETRY = ('[tool.poetry]\nname = "first"\nversion = "0.1.0"\n[tool.poetry.dependencies]\n'
+          'python = "^3.9"\nnumpy = "^1.20"\nshared = {path = "../shared"}\n'
+          '[tool.poetry.dev-dependencies]\npytest = "*"\n'
+          '[build-system]\nrequires = ["poetry-core>=1.0.0"]\n'
+          'build-backend = "poetry.core.masonry.api"\n')
+
+
+def _serverless_files(handler_code: str) -> dict[str, str]:
+    return {"svc/first/serverless.yml": SERVERLESS, "svc/first/pyproject.toml": POETRY,
+            "svc/first/src/handler.py": handler_code + "\ndef handler(event, context):\n    pass\n",
+            "svc/common/lib/__init__.py": "from .logger import get_logger\n",
+            "svc/common/lib/logger.py": "def get_logger():\n    return 1\n",
+            "svc/shared/pyproject.toml": SETUPTOOLS + PROJECT.replace("common", "shared"),
+            "svc/shared/shared_util/__init__.py": "U = 1\n"}
+
+
+def _serverless_check(files: dict[str, str]):
+    from reviewbot.discovery import discover
+
+    tree = Tree.from_files(files)
+    [h] = discover(tree).handlers
+    return h, Analysis(tree, SummaryCache(disk=False)).check(h)
+
+
+def test_serverless_vendor_folder_and_poetry_dependencies_are_in_the_package():
+    h, result = _serverless_check(_serverless_files(
+        "from lib import get_logger\nimport numpy\nimport shared_util\n"))
+    assert (h.vendor, h.poetry_export) == (("svc/common",), True)
+    assert result.errors == [] and result.warnings == []
+    assert "svc/common/lib/logger.py" in result.files
+
+
+def test_serverless_vendor_edits_break_like_any_shared_code_and_dev_dependencies_do_not_ship():
+    files = _serverless_files("from lib import get_logger\nimport pytest\n")
+    files["svc/common/lib/logger.py"] = "def make_logger():\n    return 1\n"
+    _, result = _serverless_check(files)
+    assert [(e.path, e.line, e.message) for e in result.errors] == [
+        ("svc/common/lib/__init__.py", 1,
+         "Unable to import module 'src/handler': cannot import name 'get_logger' from "
+         "'lib.logger' (svc/common/lib/logger.py)"),
+        ("svc/first/src/handler.py", 2,
+         "Unable to import module 'src/handler': No module named 'pytest'")]
+
+
+def test_use_poetry_false_leaves_the_poetry_dependencies_out():
+    files = _serverless_files("import numpy\n")
+    files["svc/first/serverless.yml"] = SERVERLESS.replace(
+        "    vendor: ../common\n", "    usePoetry: false\n")
+    h, result = _serverless_check(files)
+    assert (h.vendor, h.poetry_export) == ((), False)
+    assert [e.message for e in result.errors] == [
+        "Unable to import module 'src/handler': No module named 'numpy'"]

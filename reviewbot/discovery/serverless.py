@@ -231,12 +231,24 @@ class Config:
         items = items if isinstance(items, list) else [Unknown(str(items))]
         layers = [self.layer(self.value(item), layer_map) for item in items]
         lr = layer_paths(self.tree, layers, runtime, found)
+        vendor, poetry = self.requirements_options(pyreq)
         found.handlers.append(Handler(
             name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
             source=self.path, line=line, complete=lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
-            environment=self.environment(provider, spec),
+            environment=self.environment(provider, spec), vendor=vendor, poetry_export=poetry,
         ))
+
+    def requirements_options(self, pyreq: bool) -> tuple[tuple[str, ...], bool]:
+        """What serverless-python-requirements adds to the code root: the `vendor` folder,
+        copied as it is, and (`usePoetry`, on by default) the Poetry dependencies."""
+        if not pyreq:
+            return (), False
+        options = self.get(self.get(self.doc, "custom", {}), "pythonRequirements", {})
+        options = options if isinstance(options, dict) else {}
+        vendor = self.get(options, "vendor")
+        folder = local_path(self.dir, vendor) if isinstance(vendor, str) and vendor else None
+        return ((folder,) if folder else ()), self.get(options, "usePoetry", True) is not False
 
     def has_python_module(self, root: str, handler: str) -> bool:
         module = handler.rpartition(".")[0]
