@@ -290,6 +290,11 @@ def _dependencies(pyproject: dict, opts: dict, folder: str) -> tuple[str, ...]:
     return tuple(deps)
 
 
+def top_level_names(tree: Tree, folder: str) -> frozenset[str]:
+    """The importable names directly in a folder: its modules and (namespace) packages."""
+    return frozenset(name for name, _ in _Reader(tree, folder).top_level(".", namespaces=True))
+
+
 def poetry_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] | None:
     """The main dependencies `poetry export` writes for the project in `folder` (its
     pyproject.toml and them), or None when that is not a Poetry project."""

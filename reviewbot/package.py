@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reviewbot.localproject import Project, poetry_dependencies, read_project
+from reviewbot.localproject import Project, poetry_dependencies, read_project, top_level_names
 from reviewbot.requirements import RequirementLine, parse_requirements_file
 from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
 from reviewbot.tree import Tree, join, normalize
@@ -146,11 +146,9 @@ class _Collector:
 
     def vendor(self, folder: str, into: str) -> None:
         """A folder whose contents the build copies into `into` as they are."""
-        names = {p[len(folder) + 1:].split("/")[0].removesuffix(".py")
-                 for p in self.tree.blobs if p.startswith(folder + "/")}
-        names = {n for n in names if n.isidentifier()}
+        names = top_level_names(self.tree, folder)
         if names:
-            self.installed.append(Installed(into, folder, frozenset(names), folder))
+            self.installed.append(Installed(into, folder, names, folder))
 
 
 def deployment_package(tree: Tree, roots: tuple[str, ...],
