@@ -178,10 +178,10 @@ def layer_paths(tree: Tree, layers: list[Layer | None], runtime: str, found: Fou
             if python not in plain:
                 plain.append(python)
         elif layer.known and layer.source:
-            where = "has no python/ folder" if not layer.in_python else "does not exist"
+            what = f"{layer.folder} has no python/ folder" if not layer.in_python \
+                else f"{python} does not exist"
             found.warn(layer.source, layer.line,
-                       f"layer {layer.label or layer.folder}: {python} {where}; "
-                       "nothing in it is importable")
+                       f"layer {layer.label or layer.folder}: {what}; nothing in it is importable")
     return LayerRoots((*site, *plain), complete, tuple(sorted(modules)),
                       tuple(dict.fromkeys(unknown)))
 

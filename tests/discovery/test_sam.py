@@ -300,7 +300,7 @@ def test_layer_without_python_folder_warns():
     }
     handlers, _, warnings = run(files)
     assert handlers["Fn"].paths == ()
-    assert warnings == ["template.yaml:4: layer Shared: shared/python has no python/ folder; "
+    assert warnings == ["template.yaml:4: layer Shared: shared has no python/ folder; "
                         "nothing in it is importable"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reviewbot.discovery import discover, terraform
 from reviewbot.tree import Tree
 
@@ -424,7 +426,7 @@ resource "aws_lambda_function" "fn" {
     }
     handlers, _, warnings = run(files)
     assert handlers["aws_lambda_function.fn"].paths == ()
-    assert warnings == ["main.tf:7: layer aws_lambda_layer_version.shared: shared/python has no "
+    assert warnings == ["main.tf:7: layer aws_lambda_layer_version.shared: shared has no "
                         "python/ folder; nothing in it is importable"]
 
 
@@ -452,3 +454,60 @@ data "archive_file" "src" {
         ('aws_lambda_function.fn["list-goals"]', "list-goals.handler", 2),
     ]
     assert unresolved == []
+
+
+TF_LAMBDA_COPY = {
+    "variables.tf": (
+        'variable "create" {\n  default = true\n}\n'
+        'variable "create_function" {\n  default = true\n}\n'
+        'variable "create_layer" {\n  default = false\n}\n'
+        'variable "create_package" {\n  default = true\n}\n'
+        'variable "source_path" {\n  default = null\n}\n'
+        'variable "handler" {\n  default = ""\n}\n'
+        'variable "runtime" {\n  default = ""\n}\n'),
+    "main.tf": (
+        'data "external" "archive_prepare" {\n  program = ["python3", "package.py"]\n}\n'
+        'resource "aws_lambda_function" "this" {\n'
+        '  count    = var.create && var.create_function && !var.create_layer ? 1 : 0\n'
+        '  handler  = var.handler\n  runtime  = var.runtime\n'
+        '  filename = data.external.archive_prepare.result.filename\n}\n'),
+    "package.py": "",
+}
+
+
+@pytest.mark.parametrize("copy, caller", [
+    ("modules/lambda", "./modules/lambda"),  # vendored beside the root module
+    (".", "../../"),  # the module's own repository: examples/<x> use it by path
+])
+def test_a_copy_of_the_tf_lambda_module_used_by_path_is_read_like_the_registry_source(
+        copy, caller):
+    folder = "stacks/api" if copy != "." else "examples/api"
+    main = f'''
+module "shared_layer" {{
+  source       = "{caller}"
+  create_layer = true
+  source_path  = [{{ path = "${{path.module}}/../../libs/shared", prefix_in_zip = "python" }}]
+}}
+
+module "auth" {{
+  source      = "{caller}"
+  handler     = "auth.handler"
+  runtime     = "python3.12"
+  source_path = "${{path.module}}/../../services/auth"
+  layers      = [module.shared_layer.lambda_layer_arn]
+}}
+'''
+    files = {f"{folder}/main.tf": main,
+             "libs/shared/shared_utils/__init__.py": "",
+             "services/auth/auth.py": ""}
+    if copy == "modules/lambda":
+        files = {f"{folder}/main.tf": main.replace("./modules/lambda", "../../modules/lambda"),
+                 **{k: v for k, v in files.items() if k != f"{folder}/main.tf"}}
+    files.update({f"{copy}/{name}".removeprefix("./"): text
+                  for name, text in TF_LAMBDA_COPY.items()})
+    handlers, unresolved, _ = run(files)
+    assert list(handlers) == ["module.auth"]
+    auth = handlers["module.auth"]
+    assert (auth.root, auth.handler, auth.paths, auth.runtime) == (
+        "services/auth", "auth.handler", ("libs/shared",), "python3.12")
+    assert unresolved == []  # the copy's own `aws_lambda_function.this` is no function

@@ -17,13 +17,13 @@ from typing import Any
 from reviewbot.discovery.common import Found, Layer, is_python, layer_paths, map_layer, skipped
 from reviewbot.discovery.terraform.hcl import REPO, Ref, Scope, Unknown, repo_path, shown
 from reviewbot.discovery.terraform.modules import (
-    TF_LAMBDA,
     Block,
     Configuration,
     Instance,
     instance_of,
     instances,
     local_source,
+    sources_tf_lambda,
 )
 from reviewbot.model import DEFAULT_RUNTIME, Handler
 from reviewbot.tree import Tree
@@ -57,9 +57,11 @@ class Terraform:
         """Root modules first; then modules only reachable through a cycle or a computed
         `for_each`, evaluated on their own so their functions are still listed."""
         for folder in self.config.roots():
-            self.visit(self.config.root(folder))
+            if not self.config.modules[folder].is_tf_lambda_copy():
+                self.visit(self.config.root(folder))
         for folder, module in sorted(self.config.modules.items()):
-            if folder not in self.visited and (module.functions or module.modules):
+            if folder not in self.visited and (module.functions or module.modules) \
+                    and not module.is_tf_lambda_copy():
                 self.visit(self.config.root(folder))
 
     def visit(self, inst: Instance) -> None:
@@ -69,7 +71,7 @@ class Terraform:
         for name, block in inst.module.modules.items():
             source = block.attrs.get("source")
             address = f"{inst.address}module.{name}"
-            if isinstance(source, str) and TF_LAMBDA.match(source):
+            if sources_tf_lambda(self.config, inst.module, block):
                 self.expand(inst, block, address, self.tf_lambda)
             elif local_source(inst.module, block) is not None:
                 self.visit_children(inst, name, block, address)

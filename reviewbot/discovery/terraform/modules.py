@@ -79,6 +79,13 @@ class Module:
             return self.layers, name
         return None
 
+    def is_tf_lambda_copy(self) -> bool:
+        """Whether this folder is a copy of terraform-aws-modules/lambda (vendored, or the
+        module's own repository used by path): its `aws_lambda_function.this` is read from the
+        caller's arguments, as for the registry source."""
+        return "this" in self.functions and {"source_path", "create_package",
+                                             "create_layer"} <= self.variables.keys()
+
     def has_code(self) -> bool:
         return bool(self.functions or self.modules or self.variables or self.locals
                     or self.outputs)
@@ -105,6 +112,17 @@ def local_source(module: Module, block: Block) -> str | None:
     if isinstance(source, str) and source.startswith(("./", "../")):
         return posixpath.normpath(join(module.dir, source))
     return None
+
+
+def sources_tf_lambda(config: Configuration, module: Module, block: Block) -> bool:
+    """Whether a `module` block calls terraform-aws-modules/lambda, by its registry or GitHub
+    source or by the path of a copy in the repository."""
+    source = block.attrs.get("source")
+    if isinstance(source, str) and TF_LAMBDA.match(source):
+        return True
+    folder = local_source(module, block)
+    target = config.modules.get(folder) if folder is not None else None
+    return target is not None and target.is_tf_lambda_copy()
 
 
 def instances(scope: Scope, attrs: dict) -> list[tuple[str, Each | None]] | str:
@@ -280,8 +298,7 @@ class Instance:
         block = self.module.modules.get(name)
         if block is None:
             return None
-        source = block.attrs.get("source")
-        if isinstance(source, str) and TF_LAMBDA.match(source):
+        if sources_tf_lambda(self.config, self.module, block):
             return Ref("tfmodule", self, name, key)
         folder = local_source(self.module, block)
         if folder is None:
