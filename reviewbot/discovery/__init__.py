@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reviewbot.discovery import sam, serverless, terraform
-from reviewbot.discovery.common import Found, unique_names
+from reviewbot.discovery.common import Found, not_python, unique_names
 from reviewbot.model import Handler, Unresolved
 from reviewbot.tree import Tree
 
@@ -40,7 +40,14 @@ def discover(tree: Tree, layer_map: Mapping[str, str] | None = None) -> Discover
     found = Found()
     for reader in (sam.discover, serverless.discover, terraform.discover):
         found.extend(reader(tree, layer_map))
-    handlers = sorted(unique_names(found.handlers), key=lambda h: h.name)
+    python = []
+    for handler in found.handlers:
+        reason = not_python(tree, handler)
+        if reason is None:
+            python.append(handler)
+        else:
+            found.skip(handler.name, handler.source, handler.line, reason)
+    handlers = sorted(unique_names(python), key=lambda h: h.name)
     unresolved = sorted(found.unresolved, key=lambda u: (u.source, u.line, u.name))
     warnings = sorted(found.warnings, key=_warning_key)
     return Discovery(tuple(handlers), tuple(unresolved), tuple(warnings))

@@ -186,6 +186,21 @@ def layer_paths(tree: Tree, layers: list[Layer | None], runtime: str, found: Fou
                       tuple(dict.fromkeys(unknown)))
 
 
+def not_python(tree: Tree, handler: Handler) -> str | None:
+    """Why a function of a Python runtime runs no Python module, or None. `Handler: run.sh`
+    names a file the function executes (the Lambda Web Adapter's wrapper, a custom
+    `AWS_LAMBDA_EXEC_WRAPPER`): the runtime never imports it, so there is no import to check."""
+    path = join(handler.root, handler.handler)
+    if path in tree and not path.endswith(".py"):
+        return f"handler {handler.handler} is a file the function runs, not a Python module"
+    wrapper = dict(handler.environment).get("AWS_LAMBDA_EXEC_WRAPPER")
+    module = join(handler.root, handler.module_path)
+    if wrapper and f"{module}.py" not in tree and not tree.isdir(module):
+        return (f"AWS_LAMBDA_EXEC_WRAPPER={wrapper} runs the function and handler "
+                f"{handler.handler} is no Python module of it")
+    return None
+
+
 def unique_names(handlers: list[Handler]) -> list[Handler]:
     """Qualify clashing names with their source file (`template.yaml:AuthFunction`)."""
     counts: dict[str, int] = {}

@@ -25,8 +25,9 @@ from reviewbot.discovery.common import (
     read_text,
     skipped,
 )
+from reviewbot.discovery.dockerimage import read_image
 from reviewbot.model import DEFAULT_RUNTIME, Handler
-from reviewbot.tree import Tree
+from reviewbot.tree import Tree, join
 
 EXTENSIONS = (".yaml", ".yml", ".json", ".template")
 # Text that makes a file worth parsing: it may define functions, layers or nested stacks.
@@ -196,7 +197,7 @@ class Template:
 
     def serverless_function(self, name: str, line: int, props: dict, res: dict) -> None:
         if props.get("PackageType") == "Image" or "ImageUri" in props:
-            return self.skip(name, line, "container image: the handler is set by the image")
+            return self.image_function(name, line, props, res)
         if "InlineCode" in props:
             return self.skip(name, line, "InlineCode: the code is inline in the template")
         code = self.value(props.get("CodeUri", "."))
@@ -207,6 +208,33 @@ class Template:
         metadata = res.get("Metadata") if isinstance(res.get("Metadata"), dict) else {}
         built = str(metadata.get("BuildMethod", "")).lower() == "makefile"
         self.function(name, line, props, code, "CodeUri", complete=not built)
+
+    def image_function(self, name: str, line: int, props: dict, res: dict) -> None:
+        """A container image `sam build` makes from `Metadata.Dockerfile` and `DockerContext`:
+        checked when the Dockerfile lets the runtime, handler and task root be read."""
+        metadata = res.get("Metadata") if isinstance(res.get("Metadata"), dict) else {}
+        context = metadata.get("DockerContext")
+        if not isinstance(context, str):
+            return self.skip(name, line, "container image: the handler is set by the image")
+        folder = local_path(self.dir, context)
+        dockerfile = metadata.get("Dockerfile", "Dockerfile")
+        if folder is None or not isinstance(dockerfile, str):
+            return self.skip(name, line, f"container image: DockerContext {context} is "
+                                         "outside the repository")
+        image = read_image(self.t.tree, join(folder, dockerfile), folder)
+        if isinstance(image, str):
+            return self.skip(name, line, image)
+        config = props.get("ImageConfig") if isinstance(props.get("ImageConfig"), dict) else {}
+        command = config.get("Command")
+        handler = command[0] if isinstance(command, list) and len(command) == 1 else image.handler
+        if config.get("EntryPoint") is not None:
+            return self.skip(name, line, "container image with its own ImageConfig.EntryPoint")
+        if not isinstance(handler, str):
+            return self.skip(name, line, "container image: no CMD names the handler")
+        self.t.found.handlers.append(Handler(
+            name=name, handler=handler, root=image.roots[0], paths=image.roots[1:],
+            runtime=image.runtime, source=self.path, line=line, complete=image.complete,
+            environment=self.environment(props)))
 
     def lambda_function(self, name: str, line: int, props: dict) -> None:
         code = self.value(props.get("Code"))

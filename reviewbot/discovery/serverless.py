@@ -12,6 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reviewbot.discovery import cfnyaml
@@ -66,6 +67,16 @@ def split_args(text: str) -> list[str]:
         buf += ch
     out.append(buf.strip())
     return out
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One entry of `functions`, before its variables are resolved, and where it is written."""
+
+    name: str
+    spec: Any
+    source: str
+    line: int
 
 
 class Config:
@@ -155,17 +166,7 @@ class Config:
         provider = self.get(doc, "provider", {})
         if isinstance(provider, dict) and self.get(provider, "name", "aws") != "aws":
             return
-        functions = self.get(doc, "functions") or {}
-        if isinstance(functions, list):  # old style: a list of one-function maps
-            merged: dict = {}
-            for item in functions:
-                if isinstance(item, dict):
-                    merged.update(item)
-            functions = merged
-        if not isinstance(functions, dict):
-            self.found.warn(self.path, cfnyaml.line_of(doc, "functions"),
-                            "functions could not be read")
-            return
+        specs = self.function_specs()
         plugins = self.get(doc, "plugins", [])
         if isinstance(plugins, dict):
             plugins = self.get(plugins, "modules", [])
@@ -178,23 +179,49 @@ class Config:
             if plugin != PYREQ and "python" in plugin:
                 self.found.warn(self.path, cfnyaml.line_of(doc, "plugins"),
                                 f"plugin {plugin} changes packaging; code roots may differ")
-        fallback_line = cfnyaml.line_of(doc, "functions")
-        for key, spec in functions.items():
-            line = cfnyaml.line_of(functions, key, fallback_line)
-            self.function(str(key), self.value(spec), line, PYREQ in plugins, layer_map)
+        for item in specs:
+            self.function(item, PYREQ in plugins, layer_map)
 
-    def function(self, name: str, spec: Any, line: int, pyreq: bool,
+    def function_specs(self) -> list[FunctionSpec]:
+        """Every function with the file and line it is declared at: `functions` is a mapping,
+        a list of mappings, or either of them (or each list item) from `${file(...)}`."""
+        raw = self.doc.get("functions")
+        line = cfnyaml.line_of(self.doc, "functions")
+        out: list[FunctionSpec] = []
+        for part in raw if isinstance(raw, list) else [raw]:
+            source = self.included(part) or self.path
+            value = self.value(part)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                shown = value.text if isinstance(value, Unknown) else part
+                self.found.warn(self.path, line, f"functions could not be read: {shown}")
+                continue
+            fallback = line if source == self.path else 1
+            for key, spec in value.items():
+                out.append(FunctionSpec(str(key), spec, source,
+                                        cfnyaml.line_of(value, key, fallback)))
+        return out
+
+    def included(self, raw: Any) -> str | None:
+        """The file a value that is exactly `${file(path)}` (or `${file(path):key}`) reads."""
+        m = re.fullmatch(r"\$\{file\(([^)]+)\)(?::[^}]*)?\}", raw.strip()) \
+            if isinstance(raw, str) else None
+        return local_path(self.dir, m.group(1).strip().strip("'\"")) if m else None
+
+    def function(self, item: FunctionSpec, pyreq: bool,
                  layer_map: Mapping[str, str] | None) -> None:
-        found = self.found
+        found, name, line, source = self.found, item.name, item.line, item.source
+        spec = self.value(item.spec)
         if not isinstance(spec, dict):
-            return found.skip(name, self.path, line, "function definition is not a mapping")
+            return found.skip(name, source, line, "function definition is not a mapping")
         if spec.get("image") is not None:
-            return found.skip(name, self.path, line, "container image: the handler is set by the image")
+            return found.skip(name, source, line, "container image: the handler is set by the image")
         handler = self.get(spec, "handler")
         if handler is None:
-            return found.skip(name, self.path, line, "no handler")
+            return found.skip(name, source, line, "no handler")
         if not isinstance(handler, str):
-            return found.skip(name, self.path, line, "handler is computed")
+            return found.skip(name, source, line, "handler is computed")
         if handler.rpartition(".")[0] == "wsgi_handler" and self.wsgi_app is not None:
             # serverless-wsgi writes wsgi_handler.py into the package at deploy time; it
             # imports custom.wsgi.app, so that is what must import on Lambda.
@@ -205,27 +232,28 @@ class Config:
             self.get(top_package, "individually") is True
         if self.get(package, "artifact") is not None or (
                 not individually and self.get(top_package, "artifact") is not None):
-            return found.skip(name, self.path, line, "package.artifact: a prebuilt zip")
+            return found.skip(name, source, line, "package.artifact: a prebuilt zip")
         root = self.dir
         module = self.get(spec, "module")
         if pyreq and individually and isinstance(module, str) and module.strip("./"):
             sub = local_path(self.dir, module)
             if sub is None:
-                return found.skip(name, self.path, line, f"module {module} is outside the repository")
+                return found.skip(name, source, line, f"module {module} is outside the repository")
             root = sub
         runtime = self.get(spec, "runtime")
         if runtime is None:
             runtime = self.get(self.get(self.doc, "provider", {}), "runtime")
         if runtime is None:
             if not self.has_python_module(root, handler):
-                return found.skip(name, self.path, line,
+                return found.skip(name, source, line,
                                   "no runtime set (Serverless defaults to Node.js)")
             runtime = DEFAULT_RUNTIME
         if not isinstance(runtime, str):
-            return found.skip(name, self.path, line, "runtime is computed")
+            return found.skip(name, source, line, "runtime is computed")
         if not is_python(runtime):
-            return found.skip(name, self.path, line, f"runtime {runtime} is not Python")
-        self.check_patterns(name, root, handler, top_package, package, individually, line)
+            return found.skip(name, source, line, f"runtime {runtime} is not Python")
+        self.check_patterns(name, root, handler, top_package, package, individually,
+                            source, line)
         provider = self.get(self.doc, "provider", {})
         items = self.get(spec, "layers") if "layers" in spec else self.get(provider, "layers", [])
         items = items if isinstance(items, list) else [Unknown(str(items))]
@@ -234,7 +262,7 @@ class Config:
         vendor, poetry = self.requirements_options(pyreq)
         found.handlers.append(Handler(
             name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
-            source=self.path, line=line, complete=lr.complete,
+            source=source, line=line, complete=lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
             environment=self.environment(provider, spec), vendor=vendor, poetry_export=poetry,
         ))
@@ -294,7 +322,7 @@ class Config:
         return Layer(folder, label=name, source=self.path, line=cfnyaml.line_of(defined, name))
 
     def check_patterns(self, name: str, root: str, handler: str, top: Any, own: Any,
-                       individually: bool, line: int) -> None:
+                       individually: bool, source: str, line: int) -> None:
         """Warn when `package.patterns` leave the handler's own file out of the zip."""
         patterns = package_patterns(self, top) + (package_patterns(self, own) if individually else [])
         if not patterns:
@@ -305,7 +333,7 @@ class Config:
             if path in self.tree:
                 rel = path if self.dir == "." else posixpath.relpath(path, self.dir)
                 if not packaged(rel, patterns):
-                    self.found.warn(self.path, line,
+                    self.found.warn(source, line,
                                     f"{name}: package.patterns leave out the handler file {path}")
                 return
 

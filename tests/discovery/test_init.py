@@ -135,3 +135,41 @@ def test_files_too_large_to_parse_are_warnings_for_every_reader():
     assert found.handlers == ()
     assert found.warnings == tuple(f"{p}:0: skipped: larger than 5 MB" for p in
                                    ("infra/main.tf", "serverless.yml", "template.yaml"))
+
+
+def test_functions_that_run_no_python_module_are_listed_not_checked():
+    template = (
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Web:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      Handler: run.sh\n"
+        "      Runtime: python3.12\n"
+        "      Environment: {Variables: {AWS_LAMBDA_EXEC_WRAPPER: /opt/bootstrap}}\n"
+        "  Wrapped:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      Handler: bootstrap.run\n"
+        "      Runtime: python3.12\n"
+        "      Environment: {Variables: {AWS_LAMBDA_EXEC_WRAPPER: /opt/bootstrap}}\n"
+        "  Traced:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      Handler: app.handler\n"
+        "      Runtime: python3.12\n"
+        "      Environment: {Variables: {AWS_LAMBDA_EXEC_WRAPPER: /opt/otel-instrument}}\n"
+        "  Plain:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {Handler: missing.handler, Runtime: python3.12}\n"
+    )
+    found = discover(Tree.from_files({"template.yaml": template, "run.sh": "exec uvicorn",
+                                      "app.py": ""}))
+    # A wrapper that still runs the Python handler (ADOT) keeps it checked, and so does a
+    # plain handler whose module is missing: that is the break to report.
+    assert [h.name for h in found.handlers] == ["Plain", "Traced"]
+    assert [(u.name, u.line, u.reason) for u in found.unresolved] == [
+        ("Web", 3, "handler run.sh is a file the function runs, not a Python module"),
+        ("Wrapped", 9, "AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap runs the function and handler "
+                       "bootstrap.run is no Python module of it"),
+    ]

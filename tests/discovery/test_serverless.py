@@ -255,3 +255,69 @@ def test_serverless_wsgi_checks_the_wsgi_app_module():
     assert handlers["api"].handler == "app.app"
     assert handlers["api"].root == "api"
     assert list(unresolved) == []
+
+
+def test_functions_from_included_files_keep_their_own_file_and_line():
+    files = {
+        "svc/serverless.yml": (
+            "service: s\n"
+            "provider:\n"
+            "  name: aws\n"
+            "  runtime: python3.12\n"
+            "  stage: ${opt:stage, 'dev'}\n"
+            "custom:\n"
+            "  base: src/handlers\n"
+            "functions:\n"
+            "  - ${file(functions/users.yml)}\n"
+            "  - ${file(./functions/orders.yml):functions}\n"
+            "  - inline:\n"
+            "      handler: inline.handler\n"
+            "  - ${file(functions/missing.yml)}\n"
+        ),
+        "svc/functions/users.yml": (
+            "getUser:\n"
+            "  handler: ${self:custom.base}/users.get\n"
+            "  name: users-${sls:stage}\n"
+            "createUser: ${file(functions/create.yml)}\n"
+        ),
+        "svc/functions/create.yml": "handler: ${self:custom.base}/users.create\n",
+        "svc/functions/orders.yml": (
+            "other: 1\n"
+            "functions:\n"
+            "  listOrders:\n"
+            "    handler: ${self:custom.base}/orders.main\n"
+            "  broken:\n"
+            "    handler: ${env:HANDLER}\n"
+        ),
+        "svc/src/handlers/users.py": "",
+        "svc/src/handlers/orders.py": "",
+        "svc/inline.py": "",
+    }
+    handlers, unresolved, warnings = run(files)
+    assert sorted(handlers) == ["createUser", "getUser", "inline", "listOrders"]
+    assert handlers["getUser"].handler == "src/handlers/users.get"
+    assert (handlers["getUser"].source, handlers["getUser"].line) == (
+        "svc/functions/users.yml", 1)
+    assert handlers["createUser"].handler == "src/handlers/users.create"
+    assert (handlers["createUser"].source, handlers["createUser"].line) == (
+        "svc/functions/users.yml", 4)
+    assert (handlers["listOrders"].source, handlers["listOrders"].line) == (
+        "svc/functions/orders.yml", 3)
+    assert all(h.root == "svc" for h in handlers.values())
+    assert [(u.name, u.source, u.line, u.reason) for u in unresolved] == [
+        ("broken", "svc/functions/orders.yml", 5, "handler is computed")]
+    assert warnings == ["svc/serverless.yml:8: functions could not be read: "
+                        "${file(functions/missing.yml)}"]
+
+
+def test_functions_as_one_included_file():
+    files = {
+        "serverless.yml": ("provider: {name: aws, runtime: python3.11}\n"
+                           "functions: ${file(fns.yml)}\n"),
+        "fns.yml": "a:\n  handler: a.handler\n",
+        "a.py": "",
+    }
+    handlers, unresolved, warnings = run(files)
+    assert (handlers["a"].source, handlers["a"].line, handlers["a"].runtime) == (
+        "fns.yml", 1, "python3.11")
+    assert unresolved == [] and warnings == []
