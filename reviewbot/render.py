@@ -7,7 +7,8 @@ body of the sticky PR comment, hidden marker included.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 from reviewbot.checklist import item_line
 from reviewbot.model import Finding, Report
@@ -105,6 +106,36 @@ _COLORS = {"red": "\033[31m", "green": "\033[32m", "yellow": "\033[33m", "bold":
            "dim": "\033[2m", "off": "\033[0m"}
 
 
+def _handler_lines(report: Report, c: Callable[[str, str], str]) -> list[str]:
+    """One line per handler: affected (with its chain) or not, and for every checked one
+    what the check found. Checked handlers that are neither affected nor broken are
+    counted, not listed: with `--all` they are most of the repository."""
+    errors = Counter(f.handler for f in report.errors)
+    warnings = Counter(f.handler for f in report.warnings)
+    lines, quiet = [], 0
+    for st in report.handlers:
+        h = st.handler
+        found = []
+        if errors[h.name]:
+            found.append(c("red", f"{errors[h.name]} error" + "s" * (errors[h.name] > 1)))
+        if warnings[h.name]:
+            found.append(c("yellow", f"{warnings[h.name]} warning"
+                                     + "s" * (warnings[h.name] > 1)))
+        if st.checked and not st.affected and not found:
+            quiet += 1
+            continue
+        mark = c("yellow", "affected") if st.affected else c("dim", "not affected")
+        if st.checked:
+            mark = ", ".join(found) or c("green", "ok")
+            mark = f"{c('yellow', 'affected')}: {mark}" if st.affected else mark
+        chain = f"  via {_chain(st.chain)}" if st.affected else ""
+        lines.append(f"  {h.name:<24} {h.handler:<28} {mark}{chain}")
+    if quiet:
+        noun = "handler" if quiet == 1 else "handlers"
+        lines.append(c("dim", f"  {quiet} other {noun} checked: no import error"))
+    return lines
+
+
 def to_text(report: Report, *, color: bool = False) -> str:
     def c(name: str, text: str) -> str:
         return f"{_COLORS[name]}{text}{_COLORS['off']}" if color else text
@@ -125,11 +156,7 @@ def to_text(report: Report, *, color: bool = False) -> str:
                 out.append(f"    added:   {', '.join(s.added_names)}")
     out.append("")
     out.append(c("bold", "Handlers"))
-    for st in report.handlers:
-        h = st.handler
-        mark = c("yellow", "affected") if st.affected else c("dim", "not affected")
-        chain = f"  via {_chain(st.chain)}" if st.affected else ""
-        out.append(f"  {h.name:<24} {h.handler:<28} {mark}{chain}")
+    out.extend(_handler_lines(report, c))
     if report.errors:
         out.append("")
         out.append(c("bold", "Errors"))

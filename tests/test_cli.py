@@ -110,8 +110,10 @@ def test_all_checks_unaffected_handlers_too(make_repo, capsys):
     repo.commit({
         ".github/reviewbot.yml": "handlers:\n"
                                  "  - {name: a, handler: main.handler, root: a}\n"
-                                 "  - {name: b, handler: main.handler, root: b}\n",
+                                 "  - {name: b, handler: main.handler, root: b}\n"
+                                 "  - {name: c, handler: main.handler, root: c}\n",
         "a/main.py": "def handler(e, c): pass\n",
+        "c/main.py": "def handler(e, c): pass\n",
         "b/main.py": "from missing_pkg import thing\ndef handler(e, c): pass\n",
     })
     repo.branch("pr")
@@ -127,6 +129,16 @@ def test_all_checks_unaffected_handlers_too(make_repo, capsys):
     assert [(e["handler"], e["path"], e["line"], e["kind"]) for e in errors] == [
         ("b", "b/main.py", 1, "missing-module")]
     assert errors[0]["message"] == "Unable to import module 'main': No module named 'missing_pkg'"
+    # The text lists what each checked handler got, never "not affected" above its errors,
+    # and counts the clean ones.
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main", "--all")
+    assert code == 1
+    rows = out.split("Handlers\n")[1].split("\n\n")[0].splitlines()
+    assert [row.split() for row in rows] == [
+        ["a", "main.handler", "affected:", "ok", "via", "main"],
+        ["b", "main.handler", "1", "error"],
+        ["1", "other", "handler", "checked:", "no", "import", "error"],
+    ]
 
 
 @pytest.mark.parametrize("text, expected", [
