@@ -1,6 +1,6 @@
 """The engine's speed against the stdlib parse floor, on a generated monorepo.
 
-    python benchmarks/analysis.py [--modules 1500] [--handlers 300] [--repeat 3]
+    python benchmarks/analysis.py [--modules 1500] [--handlers 300] [--installed 0] [--repeat 3]
 
 Prints, in seconds and as a ratio to the floor:
 - floor: `ast.parse` of every Python file of the repository, one process, trees discarded;
@@ -10,6 +10,8 @@ Prints, in seconds and as a ratio to the floor:
   in a fresh process-like state (empty in-memory cache, disk cache kept), as the CLI runs it;
   timed in alternation with the floor, its ratio the median of the runs' ratios;
 - pr (CLI): the same as a `reviewbot check` subprocess, interpreter start-up included.
+With `--installed N` the first N shared packages are local projects every handler's
+requirements.txt installs by path (the local-package case), the rest stay on the layer path.
 Targets (issues #2 and #6): cold <= 1.5x the floor, pr <= 0.15x the floor.
 """
 
@@ -54,14 +56,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--modules", type=int, default=1500)
     ap.add_argument("--handlers", type=int, default=300)
+    ap.add_argument("--installed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reviewbot-bench-"))
     repo = work / "repo"
-    files = generate(repo, modules=args.modules, handlers=args.handlers)
+    files = generate(repo, modules=args.modules, handlers=args.handlers,
+                     installed=args.installed)
     sources = [t.encode() for p, t in files.items() if p.endswith(".py")]
     print(f"repository: {len(sources)} modules, {sum(map(len, sources)) / 1e6:.1f} MB, "
-          f"{args.handlers} handlers, {os.cpu_count()} CPUs")
+          f"{args.handlers} handlers, {args.installed} installed local packages, "
+          f"{os.cpu_count()} CPUs")
 
     def parse_all():
         for s in sources:

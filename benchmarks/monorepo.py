@@ -4,7 +4,9 @@
 
 Layout: `libs/python/<pkg>/` shared packages (each `__init__.py` re-exports from its
 modules, modules import across packages in a DAG) and `services/<svc>/<fn>/` handler roots
-with a `main.py` and a few local modules. Each module is padded with realistic functions
+with a `main.py` and a few local modules. With `installed=N`, the first N shared packages are
+local projects instead (`libs/installed/<pkg>/` with a setuptools `pyproject.toml` and a src
+layout) that every handler's `requirements.txt` installs by path. Each module is padded with realistic functions
 and classes to about 6.5 kB, so 1,500 modules weigh about 10 MB. Deterministic per seed.
 """
 
@@ -75,8 +77,12 @@ def module_source(rng: random.Random, imports: list[str], exports: list[str],
     return text
 
 
+PROJECT = ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+           '[project]\nname = "{pkg}"\nversion = "1.0"\n')
+
+
 def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int = 1,
-             commit: bool = True) -> dict[str, str]:
+             commit: bool = True, installed: int = 0) -> dict[str, str]:
     rng = random.Random(seed)
     files: dict[str, str] = {}
     shared_modules = max(modules - handlers * 4, 40)
@@ -84,6 +90,10 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
     per_package = shared_modules // n_packages
     packages = [f"shared_{i:02d}" for i in range(n_packages)]
     exports: dict[str, list[str]] = {}
+    homes = {pkg: f"libs/installed/{pkg}/src/{pkg}" if i < installed else f"libs/python/{pkg}"
+             for i, pkg in enumerate(packages)}
+    for pkg in packages[:installed]:
+        files[f"libs/installed/{pkg}/pyproject.toml"] = PROJECT.format(pkg=pkg)
     for pi, pkg in enumerate(packages):
         init_imports = []
         for mi in range(per_package):
@@ -99,10 +109,10 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
                                f"{exports[f'{dep_pkg}.{dep_mod}'][0]}")
             if mi > 0:
                 imports.append(f"from .mod_{rng.randrange(mi):02d} import *")
-            files[f"libs/python/{pkg}/{mod}.py"] = module_source(rng, imports, names, 6500)
+            files[f"{homes[pkg]}/{mod}.py"] = module_source(rng, imports, names, 6500)
             init_imports.append(f"from .{mod} import {', '.join(names)}")
         all_names = [n for mi in range(per_package) for n in exports[f"{pkg}.mod_{mi:02d}"]]
-        files[f"libs/python/{pkg}/__init__.py"] = (
+        files[f"{homes[pkg]}/__init__.py"] = (
             '"""Shared package."""\n\n' + "\n".join(init_imports) +
             f"\n\n__all__ = {all_names!r}\n")
     config = ["handlers:"]
@@ -124,6 +134,9 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
         main = module_source(rng, imports, [f"Handler{hi}"], 3000)
         main += "\n\ndef handler(event, context):\n    return {'statusCode': 200}\n"
         files[f"{root}/main.py"] = main
+        if installed:
+            files[f"{root}/requirements.txt"] = "".join(
+                f"../../../libs/installed/{pkg}\n" for pkg in packages[:installed])
         config += [f"  - name: fn_{hi:03d}", "    handler: main.handler", f"    root: {root}",
                    "    paths: [libs/python]"]
     config += ["shared:", "  - libs/**"]
@@ -145,8 +158,11 @@ def main() -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--modules", type=int, default=1500)
     ap.add_argument("--handlers", type=int, default=300)
+    ap.add_argument("--installed", type=int, default=0,
+                    help="shared packages that are local projects the handlers install")
     args = ap.parse_args()
-    files = generate(args.out, modules=args.modules, handlers=args.handlers)
+    files = generate(args.out, modules=args.modules, handlers=args.handlers,
+                     installed=args.installed)
     py = [t for p, t in files.items() if p.endswith(".py")]
     print(f"{len(py)} modules, {sum(map(len, py)) / 1e6:.1f} MB, {args.handlers} handlers")
     return 0

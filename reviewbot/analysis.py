@@ -59,12 +59,12 @@ class Analysis:
 
     def package(self, handler: Handler) -> DeploymentPackage:
         """What the build installs into the handler's import roots."""
-        key = (handler.roots, handler.vendor, handler.poetry_export)
+        key = (handler.roots, handler.vendor, handler.exports)
         pkg = self._packages.get(key)
         if pkg is None:
             pkg = self._packages[key] = deployment_package(
                 self.tree, handler.roots, self._projects, vendor=handler.vendor,
-                poetry_export=handler.poetry_export)
+                exports=handler.exports)
         return pkg
 
     def import_roots(self, handler: Handler) -> tuple[str, ...]:
@@ -97,7 +97,7 @@ class Analysis:
         return paths[lo:hi]
 
     def search(self, handler: Handler) -> SearchPath:
-        key = (handler.roots, handler.layer_modules, handler.vendor, handler.poetry_export)
+        key = (handler.roots, handler.layer_modules, handler.vendor, handler.exports)
         sp = self._search.get(key)
         if sp is None:
             if self._extensions is None:

@@ -85,12 +85,22 @@ class _Reader:
 
 
 def _setup_py(source: str) -> dict | None:
-    """The literal keywords of the `setup(...)` call, or None when there is none. Values
-    that are not literals are left out, with their key in `"?"`."""
+    """The keywords of the `setup(...)` call whose values are literals, or names bound to
+    literals at the module's top level (`PACKAGE = "x"`, `packages=[PACKAGE]`); None when
+    there is no call. Other values are left out, with their key in `"?"`."""
     try:
         module = ast.parse(source)
     except SyntaxError:
         return None
+    env: dict[str, object] = {}
+    for stmt in module.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name):
+            value = _literal(stmt.value, env)
+            if value is None:
+                env.pop(stmt.targets[0].id, None)
+            else:
+                env[stmt.targets[0].id] = value
     for node in ast.walk(module):
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) \
                 == "setup":
@@ -98,7 +108,7 @@ def _setup_py(source: str) -> dict | None:
             for kw in node.keywords:
                 if kw.arg is None:
                     continue
-                value = _literal(kw.value)
+                value = _literal(kw.value, env)
                 if value is None:
                     out["?"].append(kw.arg)
                 else:
@@ -107,19 +117,36 @@ def _setup_py(source: str) -> dict | None:
     return None
 
 
-def _literal(node: ast.expr) -> object:
-    """A literal, or the find_packages()/find_namespace_packages() call as a dict."""
+def _literal(node: ast.expr, env: dict[str, object]) -> object:
+    """A literal (through names in `env`), or the find_packages()/find_namespace_packages()
+    call as a dict; None when it is computed."""
     if isinstance(node, ast.Call):
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))
         if name in ("find_packages", "find_namespace_packages"):
-            args = {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg}
+            args = {kw.arg: _literal(kw.value, env) for kw in node.keywords if kw.arg}
             if node.args:
-                args.setdefault("where", _literal(node.args[0]))
+                args.setdefault("where", _literal(node.args[0], env))
             return {"find": args, "namespaces": name == "find_namespace_packages"}
+        return None
+    if isinstance(node, ast.Name):
+        return env.get(node.id)
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        items = [_literal(e, env) for e in node.elts]
+        return None if any(i is None for i in items) else items
+    if isinstance(node, ast.Dict):
+        keys = [_literal(k, env) if k is not None else None for k in node.keys]
+        values = [_literal(v, env) for v in node.values]
+        if any(x is None for x in (*keys, *values)):
+            return None
+        return dict(zip(keys, values, strict=True))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _literal(node.left, env), _literal(node.right, env)
+        if type(left) is type(right) and isinstance(left, list | str):
+            return left + right
         return None
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError):
         return None
 
 
@@ -310,6 +337,28 @@ def poetry_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] 
     if not any(str(req).startswith("poetry") for req in requires):
         return None
     return r.path("pyproject.toml"), _dependencies(pyproject, {}, folder)
+
+
+def pipfile_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] | None:
+    """The `[packages]` of the Pipfile in `folder` as `pipenv requirements` writes them
+    (path entries as `name @ file:<path>`, `-e` kept), or None without a Pipfile."""
+    r = _Reader(tree, folder)
+    text = r.text("Pipfile")
+    if text is None:
+        return None
+    try:
+        pipfile = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    deps = []
+    packages = pipfile.get("packages", {})
+    for dist, spec in (packages.items() if isinstance(packages, dict) else ()):
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+            editable = spec.get("editable") is True
+            deps.append(f"-e {spec['path']}" if editable else f"{dist} @ file:{spec['path']}")
+        else:
+            deps.append(str(dist))
+    return r.path("Pipfile"), tuple(deps)
 
 
 def read_project(tree: Tree, folder: str) -> Project:

@@ -41,9 +41,10 @@ class Handler:
     unknown_layers: tuple[str, ...] = ()
     # What the build copies or installs into the code root besides its requirements.txt:
     # folders whose contents it copies there (serverless-python-requirements' `vendor`),
-    # and whether it installs the Poetry dependencies of the root's pyproject.toml.
+    # and the manifests of the root it exports to a requirements file in place of
+    # requirements.txt, the first that applies ("poetry": pyproject.toml, "pipenv": Pipfile).
     vendor: tuple[str, ...] = ()
-    poetry_export: bool = False
+    exports: tuple[str, ...] = ()
 
     @property
     def module_path(self) -> str:

@@ -14,7 +14,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reviewbot.localproject import Project, poetry_dependencies, read_project, top_level_names
+from reviewbot.localproject import (
+    Project,
+    pipfile_dependencies,
+    poetry_dependencies,
+    read_project,
+    top_level_names,
+)
 from reviewbot.requirements import RequirementLine, parse_requirements_file
 from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
 from reviewbot.tree import Tree, join, normalize
@@ -151,24 +157,38 @@ class _Collector:
             self.installed.append(Installed(into, folder, names, folder))
 
 
+_EXPORTERS = {"poetry": poetry_dependencies, "pipenv": pipfile_dependencies}
+
+
+def _exported(tree: Tree, folder: str, exports: tuple[str, ...]
+              ) -> tuple[str, tuple[str, ...]] | None:
+    """The manifest and requirement strings the first applicable exporter writes."""
+    for name in exports:
+        found = _EXPORTERS[name](tree, folder)
+        if found is not None:
+            return found
+    return None
+
+
 def deployment_package(tree: Tree, roots: tuple[str, ...],
                        projects: dict[str, Project] | None = None, *,
                        vendor: tuple[str, ...] = (),
-                       poetry_export: bool = False) -> DeploymentPackage:
+                       exports: tuple[str, ...] = ()) -> DeploymentPackage:
     """What the builds install into these import roots: their requirements.txt, and for
-    the code root (the first) the `vendor` folders and, with `poetry_export`, the Poetry
-    dependencies of its pyproject.toml."""
+    the code root (the first) the `vendor` folders, and in place of its requirements.txt
+    the first of the `exports` manifests it has (Poetry's pyproject.toml, a Pipfile)."""
     collector = _Collector(tree, projects if projects is not None else {})
-    for root in roots:
-        collector.requirements_file(join(root, "requirements.txt"), root)
     code = roots[0] if roots else "."
+    exported = _exported(tree, code, exports)
+    for root in roots:
+        if root != code or exported is None:
+            collector.requirements_file(join(root, "requirements.txt"), root)
     for folder in vendor:
         collector.vendor(folder, code)
-    poetry = poetry_dependencies(tree, code) if poetry_export else None
-    if poetry is not None:
-        pyproject, specs = poetry
-        collector.files.append(pyproject)
-        collector.dependencies(specs, code, code, pyproject, 0)
+    if exported is not None:
+        manifest, specs = exported
+        collector.files.append(manifest)
+        collector.dependencies(specs, code, code, manifest, 0)
     return DeploymentPackage(
         ThirdParty(frozenset(collector.modules), tuple(sorted(collector.guessed))),
         tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)))

@@ -132,7 +132,8 @@ def _handler_lines(report: Report, c: Callable[[str, str], str]) -> list[str]:
         lines.append(f"  {h.name:<24} {h.handler:<28} {mark}{chain}")
     if quiet:
         noun = "handler" if quiet == 1 else "handlers"
-        lines.append(c("dim", f"  {quiet} other {noun} checked: no import error"))
+        other = "other " if lines else ""
+        lines.append(c("dim", f"  {quiet} {other}{noun} checked: no import error"))
     return lines
 
 

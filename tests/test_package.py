@@ -66,6 +66,12 @@ BACKENDS: dict[str, tuple[dict[str, str], str]] = {
                      "setup(name='common', version='0.1', package_dir={'': 'lib'},\n"
                      "      packages=find_packages(where='lib', exclude=['tests']))\n"},
         "lib"),
+    "setup-py-module-constants": (
+        {"setup.py": "from setuptools import setup\n"
+                     "PACKAGE_NAME = 'common'\nSOURCES = 'lib'\npackages = [PACKAGE_NAME]\n"
+                     "setup(name=PACKAGE_NAME, version='0.1', packages=packages,\n"
+                     "      package_dir={'': SOURCES}, install_requires=[] + [])\n"},
+        "lib"),
     "setuptools-auto-flat": ({"pyproject.toml": SETUPTOOLS + PROJECT}, "."),
     "hatchling": (
         {"pyproject.toml": '[build-system]\nrequires = ["hatchling"]\n'
@@ -341,7 +347,7 @@ def _serverless_check(files: dict[str, str]):
 def test_serverless_vendor_folder_and_poetry_dependencies_are_in_the_package():
     h, result = _serverless_check(_serverless_files(
         "from lib import get_logger\nimport numpy\nimport shared_util\n"))
-    assert (h.vendor, h.poetry_export) == (("svc/common",), True)
+    assert (h.vendor, h.exports) == (("svc/common",), ("poetry", "pipenv"))
     assert result.errors == [] and result.warnings == []
     assert "svc/common/lib/logger.py" in result.files
 
@@ -363,6 +369,31 @@ def test_use_poetry_false_leaves_the_poetry_dependencies_out():
     files["svc/first/serverless.yml"] = SERVERLESS.replace(
         "    vendor: ../common\n", "    usePoetry: false\n")
     h, result = _serverless_check(files)
-    assert (h.vendor, h.poetry_export) == ((), False)
+    assert (h.vendor, h.exports) == ((), ("pipenv",))
     assert [e.message for e in result.errors] == [
         "Unable to import module 'src/handler': No module named 'numpy'"]
+
+
+PIPFILE = ('[[source]]\nurl = "https://pypi.org/simple"\nname = "pypi"\n[packages]\n'
+           'numpy = "*"\nshared = {path = "../shared"}\n'
+           'devtools = {path = "../devtools", editable = true}\n'
+           '[dev-packages]\npytest = "*"\n')
+
+
+def test_a_pipfile_replaces_requirements_txt_and_poetry_wins_over_it():
+    files = _serverless_files("import numpy\nimport shared_util\nimport devtool\nimport pytest\n"
+                              "import requests\n")
+    del files["svc/first/pyproject.toml"]
+    files.update({"svc/first/Pipfile": PIPFILE, "svc/first/requirements.txt": "requests\n",
+                  "svc/devtools/devtool.py": ""})
+    h, result = _serverless_check(files)
+    # `pipenv requirements` writes [packages] only; requirements.txt is not read then.
+    assert [e.message for e in result.errors] == [
+        "Unable to import module 'src/handler': No module named 'pytest'",
+        "Unable to import module 'src/handler': No module named 'requests'"]
+    assert "svc/first/Pipfile" in Analysis(Tree.from_files(files),
+                                           SummaryCache(disk=False)).package(h).files
+    files["svc/first/pyproject.toml"] = POETRY  # poetry export comes first
+    _, result = _serverless_check(files)
+    assert [e.message.rpartition(" ")[2] for e in result.errors] == [
+        "'devtool'", "'pytest'", "'requests'"]

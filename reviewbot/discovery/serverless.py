@@ -259,24 +259,27 @@ class Config:
         items = items if isinstance(items, list) else [Unknown(str(items))]
         layers = [self.layer(self.value(item), layer_map) for item in items]
         lr = layer_paths(self.tree, layers, runtime, found)
-        vendor, poetry = self.requirements_options(pyreq)
+        vendor, exports = self.requirements_options(pyreq)
         found.handlers.append(Handler(
             name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
             source=source, line=line, complete=lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
-            environment=self.environment(provider, spec), vendor=vendor, poetry_export=poetry,
+            environment=self.environment(provider, spec), vendor=vendor, exports=exports,
         ))
 
-    def requirements_options(self, pyreq: bool) -> tuple[tuple[str, ...], bool]:
+    def requirements_options(self, pyreq: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What serverless-python-requirements adds to the code root: the `vendor` folder,
-        copied as it is, and (`usePoetry`, on by default) the Poetry dependencies."""
+        copied as it is, and the manifests it exports in place of requirements.txt: Poetry's
+        pyproject.toml (`usePoetry`), then the Pipfile (`usePipenv`), both on by default."""
         if not pyreq:
-            return (), False
+            return (), ()
         options = self.get(self.get(self.doc, "custom", {}), "pythonRequirements", {})
         options = options if isinstance(options, dict) else {}
         vendor = self.get(options, "vendor")
         folder = local_path(self.dir, vendor) if isinstance(vendor, str) and vendor else None
-        return ((folder,) if folder else ()), self.get(options, "usePoetry", True) is not False
+        exports = tuple(name for name, key in (("poetry", "usePoetry"), ("pipenv", "usePipenv"))
+                        if self.get(options, key, True) is not False)
+        return ((folder,) if folder else ()), exports
 
     def has_python_module(self, root: str, handler: str) -> bool:
         module = handler.rpartition(".")[0]
