@@ -25,7 +25,7 @@ from reviewbot.outcomes import (
 from reviewbot.package import DeploymentPackage, deployment_package
 from reviewbot.resolve import ExtensionIndex, SearchPath
 from reviewbot.summary import ModuleSummary
-from reviewbot.tree import Tree
+from reviewbot.tree import Tree, join
 
 SPLIT_WITH_CHANGES = 256  # cold checks of a PR split over the cores from this many
 
@@ -147,6 +147,7 @@ class Analysis:
         `peer` is an analysis of another tree (a pull request's head, for its base): a
         closure it holds for the same handler, under the same key, holds here too when
         none of its files differs between the trees, with no cache read or hashing."""
+        self._prefetch_manifests(h for h in handlers if h not in self._closures)
         keys = {h: self._key(h) for h in handlers if h not in self._closures}
         if peer is not None:
             keys = self._take_from_peer(keys, peer)
@@ -215,6 +216,13 @@ class Analysis:
 
     def _unpack(self, packed: tuple) -> Outcome:
         return Outcome.unpack(packed, self._under(""))
+
+    def _prefetch_manifests(self, handlers: Iterable[Handler]) -> None:
+        """Read the dependency files in the handlers' roots in one batch (one git call,
+        not one per function): their packages are in the outcome keys."""
+        paths = {join(root, name) for h in handlers for root in h.roots
+                 for name in ("requirements.txt", "pyproject.toml", "Pipfile")}
+        self.tree.prefetch(p for p in paths if p in self.tree.blobs)
 
     def _key(self, handler: Handler) -> str:
         key = self._keys.get(handler)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import configparser
 import fnmatch
+import posixpath
 import re
 import tomllib
 from dataclasses import dataclass
@@ -296,16 +297,26 @@ def _backend_modules(r: _Reader, backend: str, pyproject: dict) -> list[tuple[st
     return None
 
 
-def _dependencies(pyproject: dict, opts: dict, folder: str) -> tuple[str, ...]:
-    """Its requirement strings: PEP 621, Poetry (with `path =`), uv sources, setuptools."""
-    deps = list(pyproject.get("project", {}).get("dependencies", []))
+def _dependencies(pyproject: dict, opts: dict, folder: str,
+                  tree: Tree | None = None) -> tuple[str, ...]:
+    """Its requirement strings: PEP 621, Poetry (with `path =`), uv sources (paths, and
+    workspace members when `tree` is given), setuptools."""
+    deps = [str(d) for d in pyproject.get("project", {}).get("dependencies", [])]
     tool = pyproject.get("tool", {})
     sources = tool.get("uv", {}).get("sources", {})
+    members: dict[str, str] | None = None
     for i, dep in enumerate(deps):
         key = _norm(re.split(r"[\s\[<>=!~;@]", dep, maxsplit=1)[0])
         source = next((v for k, v in sources.items() if _norm(k) == key), None)
-        if isinstance(source, dict) and "path" in source:
-            deps[i] = f"{dep.split(';')[0].strip()} @ file:{source['path']}"
+        if not isinstance(source, dict):
+            continue
+        # uv installs workspace members editable unless told otherwise, paths not
+        path, editable = source.get("path"), source.get("editable") is True
+        if source.get("workspace") is True and tree is not None:
+            members = _workspace_members(tree, folder) if members is None else members
+            path, editable = members.get(key), source.get("editable") is not False
+        if isinstance(path, str):
+            deps[i] = f"-e {path}" if editable else f"{dep.split(';')[0].strip()} @ file:{path}"
     for dist, spec in tool.get("poetry", {}).get("dependencies", {}).items():
         if dist == "python":
             continue
@@ -315,6 +326,60 @@ def _dependencies(pyproject: dict, opts: dict, folder: str) -> tuple[str, ...]:
             deps.append(dist)
     deps.extend(str(d) for d in opts.get("install_requires") or [])
     return tuple(deps)
+
+
+def _workspace_members(tree: Tree, folder: str) -> dict[str, str]:
+    """The projects of the uv workspace `folder` belongs to, by normalised name, as paths
+    relative to `folder`: the nearest `[tool.uv.workspace]` at or above it."""
+    here = folder
+    while True:
+        text = _Reader(tree, here).text("pyproject.toml")
+        workspace = None
+        if text is not None:
+            try:
+                workspace = tomllib.loads(text).get("tool", {}).get("uv", {}).get("workspace")
+            except tomllib.TOMLDecodeError:
+                workspace = None
+        if isinstance(workspace, dict):
+            return _members(tree, here, workspace, folder)
+        if here == ".":
+            return {}
+        here = posixpath.dirname(here) or "."
+
+
+def _members(tree: Tree, root: str, workspace: dict, folder: str) -> dict[str, str]:
+    prefix = "" if root == "." else root + "/"
+    include = [str(m) for m in workspace.get("members", [])]
+    exclude = [str(m) for m in workspace.get("exclude", [])]
+    out: dict[str, str] = {}
+    for d in sorted(tree.dirs | {root}):
+        rel = "." if d == root else d[len(prefix):] if d.startswith(prefix) else None
+        if rel is None or not (d == root or any(fnmatch.fnmatchcase(rel, m) for m in include)) \
+                or any(fnmatch.fnmatchcase(rel, m) for m in exclude):
+            continue
+        text = _Reader(tree, d).text("pyproject.toml")
+        try:
+            name = tomllib.loads(text).get("project", {}).get("name") if text else None
+        except tomllib.TOMLDecodeError:
+            name = None
+        if isinstance(name, str):
+            out.setdefault(_norm(name), posixpath.relpath(d, folder))
+    return out
+
+
+def uv_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] | None:
+    """What `uv export --no-emit-project` writes for the project in `folder`: its PEP 621
+    dependencies, with `[tool.uv.sources]` paths and workspace members as local projects;
+    None without a `[project]` table."""
+    r = _Reader(tree, folder)
+    text = r.text("pyproject.toml")
+    try:
+        pyproject = tomllib.loads(text) if text is not None else {}
+    except tomllib.TOMLDecodeError:
+        return None
+    if "project" not in pyproject:
+        return None
+    return r.path("pyproject.toml"), _dependencies(pyproject, {}, folder, tree)
 
 
 def top_level_names(tree: Tree, folder: str) -> frozenset[str]:
@@ -384,7 +449,7 @@ def read_project(tree: Tree, folder: str) -> Project:
         source = source or "pyproject.toml"
     if not modules and not r.notes:
         r.notes.append("its build configuration installs no module")
-    return Project(folder, tuple(modules), _dependencies(pyproject, opts, folder),
+    return Project(folder, tuple(modules), _dependencies(pyproject, opts, folder, tree),
                    "; ".join(r.notes), r.path(source))
 
 

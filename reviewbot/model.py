@@ -77,6 +77,9 @@ class Handler:
             "runtime": self.runtime,
             "source": self.source,
             "line": self.line,
+            "complete": self.complete,
+            "layer_modules": list(self.layer_modules),
+            "unknown_layers": list(self.unknown_layers),
         }
 
 

@@ -20,6 +20,7 @@ from reviewbot.localproject import (
     poetry_dependencies,
     read_project,
     top_level_names,
+    uv_dependencies,
 )
 from reviewbot.requirements import RequirementLine, parse_requirements_file
 from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
@@ -110,10 +111,16 @@ class _Collector:
                     self.dist(req.dist)
                 continue
             if req.editable:
-                self.notes.append(PackageNote(path, req.line, (
-                    f"'-e {req.local}' installs a link to the build machine's folder, "
-                    f"which is not in the package on Lambda: drop '-e'")))
+                self.editable(req, path, req.line)
+                continue
             self.project(target, into, path, req.line)
+
+    def editable(self, req: RequirementLine, path: str, line: int) -> None:
+        """`-e` installs a finder that points at the build machine's folder (a `.pth` file
+        and a hook in the package root, which Lambda never runs): the code does not ship."""
+        self.notes.append(PackageNote(path, line, (
+            f"'-e {req.local}' installs a link to the build machine's folder, not the code: "
+            f"on Lambda its modules are missing; drop '-e'")))
 
     def project(self, folder: str, into: str, path: str, line: int) -> None:
         """Install the project in `folder`, named at `path:line`, and what it depends on."""
@@ -142,6 +149,9 @@ class _Collector:
         projects relative to it."""
         for spec in specs:
             for req in parse_requirements_file(path, spec).requirements:
+                if req.local is not None and req.editable:
+                    self.editable(req, path, line)
+                    continue
                 if req.local is not None:
                     target = _project_folder(self.tree, req, (folder,))
                     if target is not None:
@@ -157,7 +167,18 @@ class _Collector:
             self.installed.append(Installed(into, folder, names, folder))
 
 
-_EXPORTERS = {"poetry": poetry_dependencies, "pipenv": pipfile_dependencies}
+_EXPORTERS = {"poetry": poetry_dependencies, "pipenv": pipfile_dependencies,
+              "uv": uv_dependencies}
+# SAM's python-uv workflow reads the first of these, and exports pyproject.toml only without.
+UV_REQUIREMENTS = ("requirements.txt", "requirements-dev.txt", "requirements-test.txt",
+                   "requirements-prod.txt")
+
+
+def _code_requirements(tree: Tree, code: str, exports: tuple[str, ...]) -> str | None:
+    """The requirements file the build reads for the code root."""
+    if "uv" not in exports:
+        return join(code, "requirements.txt")
+    return next((join(code, n) for n in UV_REQUIREMENTS if join(code, n) in tree), None)
 
 
 def _exported(tree: Tree, folder: str, exports: tuple[str, ...]
@@ -176,13 +197,16 @@ def deployment_package(tree: Tree, roots: tuple[str, ...],
                        exports: tuple[str, ...] = ()) -> DeploymentPackage:
     """What the builds install into these import roots: their requirements.txt, and for
     the code root (the first) the `vendor` folders, and in place of its requirements.txt
-    the first of the `exports` manifests it has (Poetry's pyproject.toml, a Pipfile)."""
+    the first of the `exports` manifests it has (Poetry's pyproject.toml, a Pipfile, or
+    with "uv", SAM's python-uv, the pyproject.toml when no requirements file is there)."""
     collector = _Collector(tree, projects if projects is not None else {})
     code = roots[0] if roots else "."
-    exported = _exported(tree, code, exports)
+    manifest = _code_requirements(tree, code, exports)
+    exported = None if "uv" in exports and manifest else _exported(tree, code, exports)
     for root in roots:
-        if root != code or exported is None:
-            collector.requirements_file(join(root, "requirements.txt"), root)
+        path = manifest if root == code else join(root, "requirements.txt")
+        if path is not None and (root != code or exported is None):
+            collector.requirements_file(path, root)
     for folder in vendor:
         collector.vendor(folder, code)
     if exported is not None:

@@ -1,6 +1,6 @@
 """Reports as text for a terminal, Markdown for the PR comment, and JSON for machines.
 
-The JSON form is a documented contract (docs/check-json.md); the Markdown form is the
+The JSON form is a documented contract (docs/check.md); the Markdown form is the
 body of the sticky PR comment, hidden marker included.
 """
 

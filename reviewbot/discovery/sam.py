@@ -206,8 +206,9 @@ class Template:
         if not isinstance(code, str):
             return self.skip(name, line, "CodeUri is computed")
         metadata = res.get("Metadata") if isinstance(res.get("Metadata"), dict) else {}
-        built = str(metadata.get("BuildMethod", "")).lower() == "makefile"
-        self.function(name, line, props, code, "CodeUri", complete=not built)
+        method = str(metadata.get("BuildMethod", "")).lower()
+        self.function(name, line, props, code, "CodeUri", complete=method != "makefile",
+                      exports=("uv",) if method == "python-uv" else ())
 
     def image_function(self, name: str, line: int, props: dict, res: dict) -> None:
         """A container image `sam build` makes from `Metadata.Dockerfile` and `DockerContext`:
@@ -246,10 +247,10 @@ class Template:
             return self.skip(name, line, "Code is an S3 artifact")
         if not isinstance(code, str):
             return self.skip(name, line, "Code is missing or computed")
-        self.function(name, line, props, code, "Code", complete=True)
+        self.function(name, line, props, code, "Code", complete=True, exports=())
 
     def function(self, name: str, line: int, props: dict, code: str, key: str,
-                 complete: bool) -> None:
+                 complete: bool, exports: tuple[str, ...]) -> None:
         runtime = self.value(props.get("Runtime", DEFAULT_RUNTIME))
         if not isinstance(runtime, str):
             return self.skip(name, line, "Runtime is computed")
@@ -277,7 +278,7 @@ class Template:
             name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
             source=self.path, line=line, complete=complete and lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
-            environment=self.environment(props),
+            environment=self.environment(props), exports=exports,
         ))
 
     def environment(self, props: dict) -> tuple[tuple[str, str], ...]:
