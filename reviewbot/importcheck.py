@@ -409,6 +409,9 @@ class HandlerCheck:
         self.chain.append((owner, imp.guard))
         try:
             target = absolute_name(owner, imp)
+            if imp.attribute:
+                self.attribute(target, imp.names[0])
+                return
             if not imp.is_from:
                 self.load(target, owner.name)
                 return
@@ -427,6 +430,37 @@ class HandlerCheck:
         finally:
             self.chain.pop()
             self.context = outer
+
+    def attribute(self, module: str, name: str) -> None:
+        """`m.name` read while the importer runs, `m` bound by `import m` or `from p import
+        m`: the AttributeError CPython raises when `m` is a module of the repository that
+        surely lacks the name at that point. `from p import m` binds the module `p.m` only
+        where `p` does not bind `m` itself. A submodule `m.name` may have been imported by
+        then, so a package's submodules always pass."""
+        source = self.modules.get(module)
+        parent_name = module.rpartition(".")[0]
+        parent = self.modules.get(parent_name) if parent_name else None
+        if source is None or (parent is not None and parent.binding(module.rpartition(".")[2])):
+            return
+        if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed:
+            return
+        if name in module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE):
+            return
+        bound = source.binding(name)
+        running = source.status == RUNNING
+        self.log.refs.append((source.name, running))
+        if bound is not None and (not running or bound[1] < source.paused_at):
+            return
+        if source.ref.is_package and not isinstance(
+                self.search.find(f"{source.name}.{name}", source.ref), NotFound):
+            return
+        if running:
+            raise ImportFailure("circular-import",
+                                f"partially initialized module '{source.name}' has no "
+                                f"attribute '{name}' (most likely due to a circular import)",
+                                exc_type="AttributeError")
+        raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
+                            exc_type="AttributeError")
 
     def from_name(self, owner: ModuleState, source: ModuleState, name: str, imp: Import) -> None:
         if source.ref.kind in (EXTERNAL, EXTENSION):

@@ -55,6 +55,32 @@ def ver(minor_delta: int = 0) -> str:
 
 
 CASES: list[Case] = [
+    # `m.name` read at import time through `import m` / `from p import m`
+    case("attr-missing", {"fn/main.py": "import util\nLOG = util.get_logger()" + H,
+                          "fn/util.py": "def make_logger():\n    return 1\n"}),
+    case("attr-present", {"fn/main.py": "import util\nLOG = util.make_logger()" + H,
+                          "fn/util.py": "def make_logger():\n    return 1\n"}),
+    case("attr-from-submodule", {"fn/main.py": "from lib import log as l\nX = l.get()" + H,
+                                 "fn/lib/__init__.py": "from .log import *\n",
+                                 "fn/lib/log.py": "def got():\n    pass\n"}),
+    case("attr-dotted-alias", {"fn/main.py": "import pkg.sub as s\nX = [s.VALUE]" + H,
+                               "fn/pkg/__init__.py": "", "fn/pkg/sub.py": "X = 1\n"}),
+    case("attr-in-decorator-and-default", {
+        "fn/main.py": "import deco\n@deco.wrap\ndef f(x=deco.DEFAULT):\n    pass\n" + H,
+        "fn/deco.py": "def wrap(f):\n    return f\n"}),
+    case("attr-only-in-function-or-lambda", {
+        "fn/main.py": "import util\nF = lambda: util.nothing\ndef g():\n    return util.nothing\n" + H,
+        "fn/util.py": ""}),
+    case("attr-submodule-imported-elsewhere", {
+        "fn/main.py": "import pkg\nimport other\nX = pkg.sub.X" + H,
+        "fn/other.py": "import pkg.sub\n", "fn/pkg/__init__.py": "", "fn/pkg/sub.py": "X = 1\n"}),
+    case("attr-set-by-the-module", {"fn/main.py": "import cfg\ncfg.DEBUG = True\nX = cfg.DEBUG" + H,
+                                    "fn/cfg.py": ""}),
+    case("attr-rebound-name", {"fn/main.py": "import util\nutil = object()\nX = util.__class__" + H,
+                               "fn/util.py": ""}),
+    case("attr-circular", {"fn/main.py": "import a" + H,
+                           "fn/a.py": "import b\nLATE = 1\n",
+                           "fn/b.py": "import a\nX = a.LATE\n"}),
     # -- plain names ---------------------------------------------------------------------
     case("plain-name", {"fn/main.py": "from pkg import X" + H, "fn/pkg/__init__.py": "X = 1\n"}),
     case("missing-name", {"fn/main.py": "from pkg import X" + H,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-SUMMARY_VERSION = 4  # bump whenever what a summary says about a file changes
+SUMMARY_VERSION = 5  # bump whenever what a summary says about a file changes
 
 # How surely a name is bound when the module finishes executing.
 DEFINITE = 2
@@ -48,6 +48,9 @@ class Import(NamedTuple):
     scope: int  # TOP or CALL
     guard: int  # UNGUARDED, CONDITIONAL or CAUGHT
     func: str  # the outermost def (a function or method) whose call runs it; "" for TOP
+    # `m.name` read at the top level, where `m` is bound by `import m`: not an import, but
+    # it fails as one (AttributeError) when `m` has no `name` at that point
+    attribute: bool = False
 
 
 class ModuleSummary(NamedTuple):

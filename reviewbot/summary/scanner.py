@@ -172,6 +172,12 @@ class Scanner:
         self.open_reason = ""
         self.globals_maybe: set[str] = set()
         self.loops = 0  # loops around the statement being scanned
+        # names that `import m` or `from p import m` (unguarded, at the top level) bound to
+        # a module, maybe, and nothing has bound since: (module, level); and the attributes
+        # read through them (see attributes())
+        self.aliases: dict[str, tuple[str, int]] = {}
+        self.reads: list[tuple[str, Import]] = []
+        self.stores: set[tuple[str, str]] = set()
         self.inner_lines: list[int] = []  # lines of indented imports and `global`s
         if text:
             self.inner_lines = _line_numbers(text, _INNER_LINE.finditer(text))
@@ -184,6 +190,12 @@ class Scanner:
         for name in self.globals_maybe:
             if name not in state:
                 state[name] = (MAYBE, self.seq + 1)
+        # A read stays only where no function may rebind the name and the module does not
+        # set that attribute itself.
+        dropped = {id(imp) for name, imp in self.reads
+                   if name in self.globals_maybe or (imp.module, imp.names[0]) in self.stores}
+        if dropped:
+            self.imports = [i for i in self.imports if id(i) not in dropped]
         if "__getattr__" in state and not self.open_reason:
             self.open_reason = "module-level __getattr__ (PEP 562)"
         return ModuleSummary(
@@ -197,6 +209,7 @@ class Scanner:
         )
 
     def bind(self, state: State, name: str, cert: int = DEFINITE) -> None:
+        self.aliases.pop(name, None)
         old = state.get(name)
         state[name] = (cert, self.seq) if old is None else (max(cert, old[0]), old[1])
 
@@ -216,7 +229,29 @@ class Scanner:
                 self.target(elt, state, cert)
         elif isinstance(node, ast.Starred):
             self.target(node.value, state, cert)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in self.aliases:
+            self.stores.add((self.aliases[node.value.id][0], node.attr))
         # attribute and subscript targets bind nothing in the module namespace
+
+    def attributes(self, node: ast.expr | None, guard: int) -> None:
+        """Record `m.name` reads in an expression run at import time (not inside a lambda),
+        `m` an alias from `import m`."""
+        if not self.aliases or node is None:
+            return
+        todo = [node]
+        while todo:
+            sub = todo.pop()
+            if isinstance(sub, ast.Lambda):
+                continue
+            if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) \
+                    and isinstance(sub.ctx, ast.Load) and sub.value.id in self.aliases:
+                module, level = self.aliases[sub.value.id]
+                imp = Import(self.seq, sub.lineno, module, level, (sub.attr,), True, TOP, guard,
+                             "", True)
+                self.imports.append(imp)
+                self.reads.append((sub.value.id, imp))
+            todo.extend(ast.iter_child_nodes(sub))
 
     def walrus(self, node: ast.AST, state: State) -> None:
         if not self.has_walrus:
@@ -230,7 +265,10 @@ class Scanner:
     def _import(self, node: ast.Import, state: State, guard: int) -> State:
         self.record_import(node, "", TOP, guard)
         for alias in node.names:
-            self.bind(state, alias.asname or alias.name.partition(".")[0])
+            name = alias.asname or alias.name.partition(".")[0]
+            self.bind(state, name)
+            if guard == UNGUARDED and not self.loops:
+                self.aliases[name] = (alias.name if alias.asname else name, 0)
         return state
 
     def _import_from(self, node: ast.ImportFrom, state: State, guard: int) -> State:
@@ -238,15 +276,28 @@ class Scanner:
         for alias in node.names:
             if alias.name != "*":
                 self.bind(state, alias.asname or alias.name)
+                if guard == UNGUARDED and not self.loops:  # a submodule, if it is one
+                    self.aliases[alias.asname or alias.name] = (
+                        f"{node.module}.{alias.name}" if node.module else alias.name,
+                        node.level)
         return state
 
     def _def(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, state: State,
              guard: int) -> State:
+        # decorators, bases and defaults run when the statement does
+        run_now: list[ast.expr] = list(node.decorator_list)
+        if isinstance(node, ast.ClassDef):
+            run_now += [*node.bases, *(k.value for k in node.keywords)]
+        else:
+            run_now += [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]
+        for expr in run_now:
+            self.attributes(expr, guard)
         self.bind(state, node.name)
         self.inner(node, guard)
         return state
 
     def _assign(self, node: ast.Assign, state: State, guard: int) -> State:
+        self.attributes(node.value, guard)
         for target in node.targets:
             self.target(target, state)
         self.dunder_all_assign(node.targets, node.value)
@@ -254,12 +305,14 @@ class Scanner:
         return state
 
     def _ann_assign(self, node: ast.AnnAssign, state: State, guard: int) -> State:
+        self.attributes(node.value, guard)
         if node.value is not None:
             self.target(node.target, state)
             self.dunder_all_assign([node.target], node.value)
         return state
 
     def _aug_assign(self, node: ast.AugAssign, state: State, guard: int) -> State:
+        self.attributes(node.value, guard)
         self.target(node.target, state)
         if _is_all(node.target):
             self.extend_all(node.value)
@@ -269,6 +322,7 @@ class Scanner:
         if _is_terminal([node]):
             return None
         value = node.value
+        self.attributes(value, guard)
         if isinstance(value, ast.Call):
             func = value.func
             if isinstance(func, ast.Attribute) and _is_all(func.value):
