@@ -250,6 +250,14 @@ resource "aws_lambda_function" "this" {
     assert (report.root, report.runtime, report.source) == (
         "src/report", "python3.11", "infra/modules/fn/main.tf")
     assert unresolved == []
+    # One call whose function cannot be read: the entry says which call it comes from.
+    files["infra/main.tf"] += ('module "other" {\n  source   = "./modules/fn"\n'
+                               '  name     = "other"\n  runtime  = var.runtime\n'
+                               '  code_dir = "x"\n}\nvariable "runtime" {}\n')
+    _, unresolved, _ = run(files)
+    assert [(u.name, u.source, u.line, u.reason) for u in unresolved] == [
+        ("module.other.aws_lambda_function.this", "infra/modules/fn/main.tf", 12,
+         "runtime is computed (in module infra/modules/fn called at infra/main.tf:9)")]
 
 
 def test_unresolvable_functions_are_listed_with_reasons():

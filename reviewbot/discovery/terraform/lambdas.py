@@ -91,11 +91,18 @@ class Terraform:
             if isinstance(child, Instance):
                 self.visit(child)
 
+    def skip(self, inst: Instance, address: str, block: Block, reason: str) -> None:
+        """An unresolved function, with the module call that made it when it is in a
+        child module (the module's file alone does not say which call is meant)."""
+        if inst.called_at:
+            reason = f"{reason} (in module {inst.module.dir} called at {inst.called_at})"
+        self.found.skip(address, block.source, block.line, reason)
+
     def expand(self, inst: Instance, block: Block,
                address: str, build: Callable[[str, Block, Scope], None]) -> None:
         found = instances(Scope(inst), block.attrs)
         if isinstance(found, str):
-            self.found.skip(address, block.source, block.line, found)
+            self.skip(inst, address, block, found)
             return
         for suffix, each in found:
             self.config.budget.depth = 0
@@ -103,9 +110,10 @@ class Terraform:
 
     # -- aws_lambda_function ---------------------------------------------------------------
     def function(self, address: str, block: Block, scope: Scope) -> None:
+        inst = instance_of(scope.names)
         basics = handler_and_runtime(scope, block.attrs)
         if isinstance(basics, str):
-            self.found.skip(address, block.source, block.line, basics)
+            self.skip(inst, address, block, basics)
             return
         handler, runtime = basics
         archive, reason = self.code_archive(scope, block.attrs)
@@ -113,7 +121,7 @@ class Terraform:
         if archive is not None:
             root, reason = self.archive_root(archive)
         if root is None:
-            self.found.skip(address, block.source, block.line, reason)
+            self.skip(inst, address, block, reason)
             return
         layers = self.layer_list(scope, block.attrs.get("layers"), block)
         env = block.attrs.get("environment")

@@ -230,6 +230,7 @@ class Instance:
         self.inputs = inputs
         self.root = root
         self.stack = stack  # the folders of the modules that called this one
+        self.called_at = ""  # `file:line` of the module block that made this instance
         self.cache: dict[tuple[str, str], Any] = {}
         self.busy: set[tuple[str, str]] = set()
         self.children: dict[tuple[str, Any], Instance | Ref | None] = {}
@@ -312,8 +313,10 @@ class Instance:
         inputs = {k: (lambda v=v: scope.eval(v)) for k, v in block.attrs.items()
                   if k not in META_ARGS and not k.startswith("__")}
         suffix = "" if key is None else (f"[{key}]" if isinstance(key, int) else f'["{key}"]')
-        return Instance(self.config, module, f"{self.address}module.{name}{suffix}.", inputs,
-                        False, (*self.stack, self.module.dir))
+        child = Instance(self.config, module, f"{self.address}module.{name}{suffix}.", inputs,
+                         False, (*self.stack, self.module.dir))
+        child.called_at = f"{block.source}:{block.line}"
+        return child
 
     def each_for(self, block: Block, key: Any) -> Each | None:
         if key is None:
