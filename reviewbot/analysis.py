@@ -24,6 +24,7 @@ from reviewbot.outcomes import (
 )
 from reviewbot.package import DeploymentPackage, deployment_package
 from reviewbot.resolve import ExtensionIndex, SearchPath
+from reviewbot.stdlib import stdlib_for
 from reviewbot.summary import ModuleSummary
 from reviewbot.tree import Tree, join
 
@@ -97,7 +98,8 @@ class Analysis:
         return paths[lo:hi]
 
     def search(self, handler: Handler) -> SearchPath:
-        key = (handler.roots, handler.layer_modules, handler.vendor, handler.exports)
+        key = (handler.roots, handler.layer_modules, handler.vendor, handler.exports,
+               handler.python_version)
         sp = self._search.get(key)
         if sp is None:
             if self._extensions is None:
@@ -106,7 +108,7 @@ class Analysis:
             third = pkg.third_party | frozenset(self.third_party) | frozenset(
                 handler.layer_modules)
             sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes,
-                            self._submodules, pkg.installed)
+                            self._submodules, pkg.installed, stdlib_for(handler.python_version))
             self._search[key] = sp
         return sp
 

@@ -46,6 +46,7 @@ from reviewbot.replay import (
     reusable,
 )
 from reviewbot.resolve import EXTENSION, EXTERNAL, NAMESPACE, ModuleRef, NotFound, SearchPath
+from reviewbot.stdlib import stdlib_for
 from reviewbot.summary import (
     CALL,
     CAUGHT,
@@ -431,6 +432,18 @@ class HandlerCheck:
             self.chain.pop()
             self.context = outer
 
+    def stdlib_name(self, owner: ModuleState, source: ModuleState, name: str) -> None:
+        """`from m import name` on a stdlib module: exact, from the version's table."""
+        table = stdlib_for(self.version)
+        module = table.module(source.name) if table is not None else None
+        if module is None or module.names is None or name in module.names:
+            return
+        if module.package and table is not None and table.module(f"{source.name}.{name}"):
+            self.load(f"{source.name}.{name}", owner.name)
+            return
+        raise ImportFailure("missing-name", f"cannot import name '{name}' from "
+                                            f"'{source.name}' {table.location(module)}")
+
     def attribute(self, module: str, name: str) -> None:
         """`m.name` read while the importer runs, `m` bound by `import m` or `from p import
         m`: the AttributeError CPython raises when `m` is a module of the repository that
@@ -463,6 +476,9 @@ class HandlerCheck:
                             exc_type="AttributeError")
 
     def from_name(self, owner: ModuleState, source: ModuleState, name: str, imp: Import) -> None:
+        if source.ref.stdlib is not None:
+            self.stdlib_name(owner, source, name)
+            return
         if source.ref.kind in (EXTERNAL, EXTENSION):
             return
         if name in module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE):

@@ -29,6 +29,8 @@ ENGINE_SOURCES = (
     "replay.py",
     "requirements.py",
     "resolve.py",
+    "stdlib.py",
+    "data/stdlib.json.gz",  # the tables decide verdicts too
     "summary",
     "thirdparty.py",
     "tree.py",

@@ -29,6 +29,7 @@ from reviewbot.modulestate import (
     copy_state,
 )
 from reviewbot.resolve import EXTENSION, EXTERNAL, NAMESPACE
+from reviewbot.stdlib import stdlib_for
 from reviewbot.summary import CAUGHT, DEFINITE, Import, module_dunders
 
 if TYPE_CHECKING:
@@ -316,6 +317,12 @@ def settled(
     if source is None or source.status != DONE or source.broken is not None:
         return None
     out = {target}
+    if imp.is_from and source.ref.stdlib is not None:  # its names are known: may fail
+        table = stdlib_for(source.ref.stdlib)
+        module = table.module(target) if table is not None else None
+        if module is not None and module.names is not None and any(
+                n not in module.names for n in imp.names if n != "*"):
+            return None
     if imp.is_from and source.ref.kind not in (EXTERNAL, EXTENSION):
         dunders = module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE)
         for name in imp.names:

@@ -15,6 +15,7 @@ from collections.abc import Container, Iterable
 from typing import NamedTuple
 
 from reviewbot.package import Installed
+from reviewbot.stdlib import StdlibVersion, stdlib_for
 from reviewbot.thirdparty import BUNDLED, STDLIB
 from reviewbot.tree import Tree, join
 
@@ -32,6 +33,7 @@ class ModuleRef(NamedTuple):
     search: tuple[str, ...]  # folders searched for submodules
     shadows_stdlib: bool = False
     also_external: bool = False  # a namespace that installed packages may also extend
+    stdlib: tuple[int, int] | None = None  # a stdlib module of this version's table
 
 
 class NotFound(NamedTuple):
@@ -65,8 +67,10 @@ class SearchPath:
 
     def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: Container[str],
                  extensions: ExtensionIndex, probes: dict | None = None,
-                 submodules: dict | None = None, installed: tuple[Installed, ...] = ()):
+                 submodules: dict | None = None, installed: tuple[Installed, ...] = (),
+                 stdlib: StdlibVersion | None = None):
         self.tree = tree
+        self.stdlib = stdlib  # the function's version's standard library, if known
         self.roots = tuple(r for r in roots if tree.isdir(r))
         # sys.path entries, each a group of folders merged into one directory, the first
         # folder of a group winning on the same file: the code root (/var/task) with the
@@ -177,6 +181,8 @@ class SearchPath:
         if not head:
             return self._find_top(dotted)
         assert parent is not None
+        if parent.kind == EXTERNAL and parent.stdlib is not None:
+            return _stdlib_submodule(dotted, parent)
         if parent.kind == EXTERNAL:
             return ModuleRef(dotted, EXTERNAL, None, True, ())
         if not parent.is_package:
@@ -190,14 +196,37 @@ class SearchPath:
         return NotFound(f"No module named '{dotted}'", False)
 
     def _find_top(self, name: str) -> ModuleRef | NotFound:
-        if name in sys.builtin_module_names:
-            return ModuleRef(name, EXTERNAL, None, False, ())
+        std = self.stdlib
+        builtins = std.builtins if std is not None else sys.builtin_module_names
+        in_stdlib = name in (std.top if std is not None else STDLIB)
+        version = std.version if std is not None else None
+        if name in builtins:
+            return ModuleRef(name, EXTERNAL, None, False, (), stdlib=version)
         hit = self._search(self.entries, name, name)
-        provided = name in STDLIB or name in BUNDLED or name in self.third_party
+        provided = in_stdlib or name in BUNDLED or name in self.third_party
         if hit is not None:
             if hit.kind == NAMESPACE and provided:
                 return hit._replace(also_external=True)
-            return hit._replace(shadows_stdlib=name in STDLIB)
+            return hit._replace(shadows_stdlib=in_stdlib)
+        if in_stdlib and std is not None and name not in self.third_party:
+            module = std.module(name)
+            return ModuleRef(name, EXTERNAL, None, module.package if module else True, (),
+                             stdlib=version)
         if provided:
             return ModuleRef(name, EXTERNAL, None, True, ())
         return NotFound(f"No module named '{name}'", True)
+
+
+def _stdlib_submodule(dotted: str, parent: ModuleRef) -> ModuleRef | NotFound:
+    """A submodule of a stdlib module, as the version's table has it (`os.path` too)."""
+    assert parent.stdlib is not None
+    table = stdlib_for(parent.stdlib)
+    module = table.module(dotted) if table is not None else None
+    if module is not None:
+        return ModuleRef(dotted, EXTERNAL, None, module.package, (), stdlib=parent.stdlib)
+    probed = table.module(parent.name) if table is not None else None
+    if probed is None or probed.names is None:  # not probed there: nothing to say
+        return ModuleRef(dotted, EXTERNAL, None, True, (), stdlib=None)
+    if not parent.is_package:
+        return NotFound(f"No module named '{dotted}'; '{parent.name}' is not a package", False)
+    return NotFound(f"No module named '{dotted}'", False)

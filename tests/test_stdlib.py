@@ -1,0 +1,88 @@
+"""The standard library per runtime, judged by the real CPython of each version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from reviewbot.analysis import Analysis
+from reviewbot.cache import SummaryCache
+from reviewbot.model import Handler
+from reviewbot.stdlib import stdlib_for, table_versions
+from reviewbot.tree import Tree
+from tests.runtimes import VERSIONS, require
+
+# Statements whose fate changes across 3.9-3.13, and a few that never change.
+STATEMENTS = [
+    "import imp",  # gone in 3.12
+    "import distutils.core",  # gone in 3.12
+    "import asynchat",  # gone in 3.12
+    "import cgi",  # gone in 3.13 (PEP 594)
+    "import telnetlib",  # gone in 3.13
+    "import tomllib",  # new in 3.11
+    "from collections import Mapping",  # a deprecated alias until 3.10
+    "from typing import override",  # new in 3.12
+    "from typing import Self",  # new in 3.11
+    "from collections.abc import Buffer",  # new in 3.12
+    "from json import loadz",  # never
+    "from sys import nothing_here",  # a built-in module: (unknown location)
+    "from os import path",
+    "from os.path import join",
+    "import os.nope",
+    "import xml.etree.cElementTree",
+    "from importlib import metadata",  # a submodule, imported by the from-import
+    "from zoneinfo import TZPATH",  # served by a module __getattr__
+    "from datetime import UTC",  # new in 3.11
+    "from enum import StrEnum",  # new in 3.11
+]
+
+JUDGE = r"""
+import json, sys, sysconfig
+stdlib = sysconfig.get_paths()["stdlib"]
+out = {}
+for statement in json.loads(sys.argv[1]):
+    try:
+        exec(statement, {})
+    except ImportError as exc:
+        out[statement] = str(exc).replace(stdlib, "/var/lang/lib/python%d.%d" % sys.version_info[:2])
+    else:
+        out[statement] = None
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def judged(request) -> tuple[str, dict[str, str | None]]:
+    python = require(request.param)
+    out = subprocess.run([python, "-I", "-W", "ignore", "-c", JUDGE, json.dumps(STATEMENTS)],
+                         capture_output=True, text=True, check=True, timeout=120, cwd="/")
+    return request.param, json.loads(out.stdout)
+
+
+def engine(version: str, statement: str) -> str | None:
+    h = Handler(name="f", handler="app.handler", root="fn", runtime=f"python{version}")
+    files = {"fn/app.py": f"{statement}\n\ndef handler(event, context):\n    pass\n"}
+    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(h)
+    assert not result.warnings, result.warnings
+    if not result.errors:
+        return None
+    return result.errors[0].message.removeprefix("Unable to import module 'app': ")
+
+
+def test_the_engine_agrees_with_each_runtime(judged):
+    version, truth = judged
+    ours = {s: engine(version, s) for s in STATEMENTS}
+    assert ours == truth
+    # both directions are judged: some statements fail here and pass elsewhere
+    assert any(v is None for v in truth.values()) and any(v for v in truth.values())
+
+
+def test_tables_say_where_they_came_from():
+    versions = table_versions()
+    assert set(versions) == set(VERSIONS)
+    for minor, exact in versions.items():
+        assert exact.startswith(minor + ".")
+        assert stdlib_for(tuple(map(int, minor.split(".")))).interpreter == exact
+    assert stdlib_for((3, 14)) is None  # no interpreter here: no table
