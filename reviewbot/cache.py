@@ -46,7 +46,14 @@ def default_cache_dir() -> Path:
 
 # Summaries are trusted only by the summariser that wrote them, configurations only by
 # the parser (and the model) that wrote them.
-_SUMMARISER = hashlib.sha1(b"".join(p.read_bytes() for p in SOURCE_FILES)).hexdigest()[:12]
+def summariser_id(host: tuple[int, ...] = tuple(sys.version_info[:2])) -> str:
+    """The summariser's code and the host's version: it is the parser, and what it accepts
+    decides verdicts, so a cache filled under 3.11 is never read under 3.12."""
+    return hashlib.sha1(b"".join(p.read_bytes() for p in SOURCE_FILES)
+                        + repr(tuple(host)).encode()).hexdigest()[:12]
+
+
+_SUMMARISER = summariser_id()
 _CONFIG_PARSER = hashlib.sha1(b"".join(
     Path(m.__file__).read_bytes() for m in (config_module, model_module))).hexdigest()[:12]
 

@@ -54,6 +54,7 @@ from reviewbot.summary import (
     DEFINITE,
     MAYBE,
     UNGUARDED,
+    UNPARSABLE_HERE,
     Import,
     ModuleSummary,
     module_dunders,
@@ -372,6 +373,13 @@ class HandlerCheck:
         self.unsettled.add(dotted)
         self.log.modules.append((dotted, mod))
         if summary is not None:
+            if summary.error is not None and summary.error[0] == UNPARSABLE_HERE:
+                # present, but what it binds and imports is unknown here: a warning
+                self.report(False, ref.path, summary.error[2], "unknown", summary.error[1])
+                mod.open_reason = "reviewbot's Python cannot parse it"
+                mod.status = DONE
+                self.unsettled.discard(dotted)
+                return mod
             if summary.error is not None:
                 kind, message, line = summary.error
                 mod.status = FAILED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 
 import pytest
 
@@ -190,3 +191,12 @@ def test_a_configuration_is_parsed_once_per_content_and_comes_back_equal(tmp_pat
     empty = SummaryCache(tmp_path)
     assert empty.config(Tree.from_files({})) == load_config(None)
     assert len(empty.configs) == 0
+
+
+def test_summaries_are_keyed_by_the_host_parser_too(tmp_path):
+    """A cache filled under one host Python is not read under another: its parser decided
+    which files were syntax errors."""
+    from reviewbot import cache as cache_module
+
+    assert cache_module.summariser_id((3, 11)) != cache_module.summariser_id((3, 12))
+    assert cache_module.summariser_id(sys.version_info[:2]) == cache_module._SUMMARISER

@@ -17,6 +17,7 @@ builds it.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 from reviewbot.summary.record import (
@@ -34,10 +35,15 @@ from reviewbot.summary.record import (
     module_dunders,
 )
 from reviewbot.summary.scanner import CompileError, Scanner, needs_text_scan
+from reviewbot.summary.syntax import may_gate, may_need_newer, too_new
+
+HOST = sys.version_info[:2]  # the parser's version: what it rejects depends on it
+UNPARSABLE_HERE = "unparsable-here"
 
 __all__ = [
     "CALL", "CAUGHT", "CONDITIONAL", "DEFINITE", "MAYBE", "SOURCE_FILES", "SUMMARY_VERSION",
-    "TOP", "UNGUARDED", "Import", "ModuleSummary", "module_dunders", "summarize",
+    "TOP", "UNGUARDED", "UNPARSABLE_HERE", "Import", "ModuleSummary", "module_dunders",
+    "summarize",
 ]
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
@@ -48,22 +54,38 @@ SOURCE_FILES = tuple(sorted(Path(__file__).parent.glob("*.py")))
 
 
 def summarize(source: bytes, path: str, version: tuple[int, int] = (3, 12)) -> ModuleSummary:
-    """Summarise a module's source. Never raises for bad input: unparsable files come back
-    with `error` set, as CPython would report them at import time."""
+    """Summarise a module's source for the function's Python `version`. Never raises for
+    bad input: unparsable files come back with `error` set, as CPython would report them at
+    import time. A file the host's (older) parser cannot read is `unparsable-here`: the
+    function's version may accept it."""
     basename = path.rpartition("/")[2]
     if len(source) > MAX_SOURCE_BYTES:
         return failed("syntax-error", f"file too large to analyse ({len(source)} bytes)", 1)
     try:
         tree = ast.parse(source, basename)
     except SyntaxError as exc:
-        return failed("syntax-error", str(exc), exc.lineno or 1)
+        if version > HOST and may_need_newer(source):
+            return failed(UNPARSABLE_HERE, (
+                f"Python {HOST[0]}.{HOST[1]}, which reviewbot runs on, cannot parse {basename} "
+                f"({exc.msg}, line {exc.lineno or 1}): python{version[0]}.{version[1]} may; "
+                f"run reviewbot on Python {version[0]}.{version[1]} or newer to check it"),
+                exc.lineno or 1, version_dependent=True)
+        return failed("syntax-error", str(exc), exc.lineno or 1, version_dependent=True)
     except ValueError as exc:  # null bytes on Python 3.11
         return failed("syntax-error", f"source code cannot contain null bytes ({exc})", 1)
     except (RecursionError, MemoryError):
         return failed("syntax-error", f"too deeply nested to parse ({basename})", 1)
+    gated = may_gate(source)
+    if gated:
+        rejected = too_new(tree, version)
+        if rejected is not None:
+            message, line = rejected
+            return failed("syntax-error", f"{message} ({basename}, line {line})", line,
+                          version_dependent=True)
     text = source.decode("utf-8", "replace") if needs_text_scan(source) else ""
     try:
-        return Scanner(version, text, b"version_info" in source, b":=" in source).run(tree)
+        return Scanner(version, text, gated or b"version_info" in source,
+                       b":=" in source).run(tree)
     except RecursionError:
         return failed("syntax-error", f"too deeply nested to analyse ({basename})", 1)
     except CompileError as exc:  # the parser accepts it, the compiler does not

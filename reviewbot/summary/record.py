@@ -99,6 +99,7 @@ class ModuleSummary(NamedTuple):
         return frozenset(n for n in self.names if not n.startswith("_"))
 
 
-def failed(kind: str, message: str, line: int) -> ModuleSummary:
+def failed(kind: str, message: str, line: int, *,
+           version_dependent: bool = False) -> ModuleSummary:
     """The summary of a file that cannot be imported at all."""
-    return ModuleSummary({}, (), None, False, "", (kind, message, line), False)
+    return ModuleSummary({}, (), None, False, "", (kind, message, line), version_dependent)

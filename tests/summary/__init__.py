@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 from reviewbot.summary import ModuleSummary, summarize
 
+HOST = sys.version_info[:2]  # the parser's own version: every syntax error is an error
 
-def summ(src: str | bytes, version=(3, 12), path="pkg/m.py") -> ModuleSummary:
+
+def summ(src: str | bytes, version=HOST, path="pkg/m.py") -> ModuleSummary:
     data = textwrap.dedent(src).encode() if isinstance(src, str) else src
     result = summarize(data, path, version)
     return result
