@@ -164,7 +164,8 @@ def cmd_handlers(args) -> int:
             paths += f"  layer modules: {', '.join(h.layer_modules)}"
         if h.unknown_layers:
             paths += f"  unknown layers: {', '.join(h.unknown_layers)}"
-        print(f"{h.name:<28} {h.handler:<28} root: {h.root}{paths}  [{h.source}:{h.line}]")
+        print(f"{h.name:<28} {h.handler:<28} {h.runtime_label:<20} root: {h.root}{paths}  "
+              f"[{h.source}:{h.line}]")
     for u in found.unresolved:
         print(f"{u.name:<28} not analysed: {u.reason}  [{u.source}:{u.line}]")
     for w in found.warnings:

@@ -50,7 +50,8 @@ class Config:
     checklist: tuple[str, ...] = DEFAULT_CHECKLIST
     layers: dict[str, str | LayerSource] = field(default_factory=dict)
     third_party: tuple[str, ...] = ()
-    runtime: str = DEFAULT_RUNTIME
+    runtime: str = DEFAULT_RUNTIME  # for every handler whose runtime nothing sets
+    runtime_set: bool = False  # `runtime` is in the file (else the default is assumed)
     discover: bool = True
     check_name: str = "reviewbot / import check"
     comment_on_drafts: bool = True
@@ -185,8 +186,9 @@ def parse_config(text: bytes | str, path: str = CONFIG_PATH) -> Config:
         raise ConfigError(f"{_where(path, runtime_node)}: runtime: '{runtime}' is not a "
                           f"Python runtime (for example python3.12)")
     handlers_node = values.pop("handlers", None)
-    handlers = _handlers(path, handlers_node, runtime) if handlers_node is not None else ()
-    return Config(handlers=handlers, path=path, **values)
+    handlers = _handlers(path, handlers_node, runtime, "runtime" in values) \
+        if handlers_node is not None else ()
+    return Config(handlers=handlers, path=path, runtime_set="runtime" in values, **values)
 
 
 def _compose(text: bytes | str, path: str) -> yaml.Node | None:
@@ -246,7 +248,8 @@ def lenient_check_name(raw: bytes | str | None) -> str:
         return default
 
 
-def _handlers(path: str, node: yaml.Node, runtime: str) -> tuple[Handler, ...]:
+def _handlers(path: str, node: yaml.Node, runtime: str,
+              runtime_set: bool) -> tuple[Handler, ...]:
     if not isinstance(node, yaml.SequenceNode):
         raise ConfigError(f"{_where(path, node)}: handlers: expected a list of handlers")
     out: list[Handler] = []
@@ -278,7 +281,9 @@ def _handlers(path: str, node: yaml.Node, runtime: str) -> tuple[Handler, ...]:
             raise ConfigError(f"{_where(path, item)}: {key}.name: '{fields['name']}' is used by "
                               f"another handler")
         names.add(fields["name"])
-        fields.setdefault("runtime", runtime)
+        if "runtime" not in fields:
+            fields["runtime"] = runtime
+            fields["runtime_default"] = not runtime_set
         out.append(Handler(source=path, line=item.start_mark.line + 1, **fields))
     return tuple(out)
 

@@ -45,6 +45,13 @@ class Handler:
     # requirements.txt, the first that applies ("poetry": pyproject.toml, "pipenv": Pipfile).
     vendor: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
+    # True when nothing set the runtime and the documented default (DEFAULT_RUNTIME, or
+    # the config's top-level `runtime`) is assumed: the output says so
+    runtime_default: bool = False
+
+    @property
+    def runtime_label(self) -> str:
+        return f"{self.runtime} (default)" if self.runtime_default else self.runtime
 
     @property
     def module_path(self) -> str:
@@ -75,6 +82,7 @@ class Handler:
             "root": self.root,
             "paths": list(self.paths),
             "runtime": self.runtime,
+            "runtime_default": self.runtime_default,
             "source": self.source,
             "line": self.line,
             "complete": self.complete,
@@ -134,11 +142,20 @@ class HandlerStatus:
     affected: bool
     chain: tuple[str, ...] = ()
     checked: bool = False
+    previous_runtime: str = ""  # the base's runtime, when the change moves it
+
+    @property
+    def runtime_label(self) -> str:
+        """`python3.12`, `python3.12 (default)` or `python3.11 → python3.13`."""
+        if self.previous_runtime:
+            return f"{self.previous_runtime} → {self.handler.runtime}"
+        return self.handler.runtime_label
 
     def to_json(self) -> dict:
         data = self.handler.to_json()
         data["affected"] = self.affected
         data["chain"] = list(self.chain)
+        data["previous_runtime"] = self.previous_runtime or None
         return data
 
 

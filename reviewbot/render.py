@@ -62,15 +62,16 @@ def to_markdown(report: Report, *, details_url: str | None = None,
     affected = report.affected
     if affected:
         cols = " Owners |" if owners is not None else ""
-        lines += ["**Affected handlers**", "", f"| Handler | Entry point | Import chain |{cols}",
-                  "|---|---|---|" + ("---|" if owners is not None else "")]
+        lines += ["**Affected handlers**", "",
+                  f"| Handler | Entry point | Runtime | Import chain |{cols}",
+                  "|---|---|---|---|" + ("---|" if owners is not None else "")]
         for st in affected:
             h = st.handler
             who = ""
             if owners is not None:
                 who = f" {', '.join(owners.get(h.name, ())) or '—'} |"
-            lines.append(f"| {h.name} | `{h.handler}` in `{h.root}` | {_chain(st.chain)} |"
-                         f"{who}")
+            lines.append(f"| {h.name} | `{h.handler}` in `{h.root}` | {st.runtime_label} | "
+                         f"{_chain(st.chain)} |{who}")
         lines.append("")
     if report.errors:
         lines += ["**Import check**", ""]
@@ -129,7 +130,7 @@ def _handler_lines(report: Report, c: Callable[[str, str], str]) -> list[str]:
             mark = ", ".join(found) or c("green", "ok")
             mark = f"{c('yellow', 'affected')}: {mark}" if st.affected else mark
         chain = f"  via {_chain(st.chain)}" if st.affected else ""
-        lines.append(f"  {h.name:<24} {h.handler:<28} {mark}{chain}")
+        lines.append(f"  {h.name:<24} {h.handler:<28} {st.runtime_label:<14} {mark}{chain}")
     if quiet:
         noun = "handler" if quiet == 1 else "handlers"
         other = "other " if lines else ""

@@ -11,7 +11,7 @@ over the cores and write their outcomes and summaries to the SQLite cache.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
@@ -48,6 +48,9 @@ def find_handlers(tree: Tree, config: Config) -> HandlerSet:
         found = {h.name: h for h in discovery.handlers}
         unresolved = discovery.unresolved
         warnings = discovery.warnings
+    if config.runtime_set:  # the config's runtime is the default for what sets none
+        found = {n: replace(h, runtime=config.runtime, runtime_default=False)
+                 if h.runtime_default else h for n, h in found.items()}
     for h in config.handlers:
         found[h.name] = h
     configured = {h.name for h in config.handlers}
@@ -170,7 +173,9 @@ def _status(reach: _Reach, any_change: bool, check_all: bool, shared_paths: set[
     affected or with `check_all`."""
     affected = bool(reach.files) or (any_change and reach.base != reach.handler)
     chain = _chain(reach, shared_paths, before, after) if reach.files else ()
-    return HandlerStatus(reach.handler, affected, chain, checked=affected or check_all)
+    moved = reach.base is not None and reach.base.runtime != reach.handler.runtime
+    return HandlerStatus(reach.handler, affected, chain, checked=affected or check_all,
+                         previous_runtime=reach.base.runtime if moved and reach.base else "")
 
 
 def _chain(reach: _Reach, shared_paths: set[str], before: Analysis,

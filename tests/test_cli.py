@@ -135,8 +135,8 @@ def test_all_checks_unaffected_handlers_too(make_repo, capsys):
     assert code == 1
     rows = out.split("Handlers\n")[1].split("\n\n")[0].splitlines()
     assert [row.split() for row in rows] == [
-        ["a", "main.handler", "affected:", "ok", "via", "main"],
-        ["b", "main.handler", "1", "error"],
+        ["a", "main.handler", "python3.12", "(default)", "affected:", "ok", "via", "main"],
+        ["b", "main.handler", "python3.12", "(default)", "1", "error"],
         ["1", "other", "handler", "checked:", "no", "import", "error"],
     ]
 

@@ -218,3 +218,42 @@ def test_discovery_runs_once_when_no_deployment_file_or_path_changed(monkeypatch
     calls.clear()
     run(BASE, dict(head, **{"template.yaml": "Resources: {}\n"}))  # a new deployment file
     assert len(calls) == 2
+
+
+SAM = ("Transform: AWS::Serverless-2016-10-31\nResources:\n"
+       "  Api:\n    Type: AWS::Serverless::Function\n"
+       "    Properties: {{Handler: app.handler, CodeUri: fn/{runtime}}}\n"
+       "  Other:\n    Type: AWS::Serverless::Function\n"
+       "    Properties: {{Handler: app.handler, CodeUri: other/}}\n")
+
+
+def test_a_runtime_upgrade_affects_the_function_and_is_judged_by_the_new_version():
+    from reviewbot.render import to_markdown, to_text
+
+    code = {"fn/app.py": "import cgi\ndef handler(e, c): pass\n",
+            "other/app.py": "def handler(e, c): pass\n"}
+    base = {"template.yaml": SAM.format(runtime=", Runtime: python3.11"), **code}
+    head = {"template.yaml": SAM.format(runtime=", Runtime: python3.13"), **code}
+    report = run(base, head, config="")
+    api = next(s for s in report.handlers if s.handler.name == "Api")
+    assert api.affected and api.previous_runtime == "python3.11"
+    assert api.runtime_label == "python3.11 → python3.13"
+    assert [e.message for e in report.errors] == [
+        "Unable to import module 'app': No module named 'cgi'"]  # gone in 3.13
+    assert "| Api | `app.handler` in `fn` | python3.11 → python3.13 |" in to_markdown(report)
+    # a function with no Runtime says it runs on the assumed default
+    other = next(s for s in report.handlers if s.handler.name == "Other")
+    assert other.handler.runtime_default and other.runtime_label == "python3.12 (default)"
+    assert [h["runtime_default"] for h in report.to_json()["handlers"]] == [False, True]
+    assert "python3.11 → python3.13" in to_text(report)
+
+
+def test_the_config_runtime_is_the_default_for_functions_that_set_none():
+    files = {"template.yaml": SAM.format(runtime=""), "fn/app.py": "import cgi\n"
+             "def handler(e, c): pass\n", "other/app.py": "def handler(e, c): pass\n"}
+    report = run(files, files, config="runtime: python3.13\n", check_all=True)
+    runtimes = {s.handler.name: (s.handler.runtime, s.handler.runtime_default)
+                for s in report.handlers}
+    assert runtimes == {"Api": ("python3.13", False), "Other": ("python3.13", False)}
+    assert [e.message for e in report.errors] == [
+        "Unable to import module 'app': No module named 'cgi'"]

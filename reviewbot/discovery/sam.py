@@ -252,6 +252,7 @@ class Template:
     def function(self, name: str, line: int, props: dict, code: str, key: str,
                  complete: bool, exports: tuple[str, ...]) -> None:
         runtime = self.value(props.get("Runtime", DEFAULT_RUNTIME))
+        default = "Runtime" not in props
         if not isinstance(runtime, str):
             return self.skip(name, line, "Runtime is computed")
         if not is_python(runtime):
@@ -278,7 +279,7 @@ class Template:
             name=name, handler=handler, root=root, paths=lr.paths, runtime=runtime,
             source=self.path, line=line, complete=complete and lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
-            environment=self.environment(props), exports=exports,
+            environment=self.environment(props), exports=exports, runtime_default=default,
         ))
 
     def environment(self, props: dict) -> tuple[tuple[str, str], ...]:

@@ -243,6 +243,7 @@ class Config:
         runtime = self.get(spec, "runtime")
         if runtime is None:
             runtime = self.get(self.get(self.doc, "provider", {}), "runtime")
+        default = runtime is None
         if runtime is None:
             if not self.has_python_module(root, handler):
                 return found.skip(name, source, line,
@@ -265,6 +266,7 @@ class Config:
             source=source, line=line, complete=lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
             environment=self.environment(provider, spec), vendor=vendor, exports=exports,
+            runtime_default=default,
         ))
 
     def requirements_options(self, pyreq: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -79,7 +79,8 @@ def test_cli_json_shape():
     )
     assert discover_cli_json(d) == {
         "handlers": [{"name": "f", "handler": "a.b", "root": "src", "paths": ["l/python"],
-                      "runtime": "python3.12", "source": "template.yaml", "line": 3,
+                      "runtime": "python3.12", "runtime_default": False,
+                      "source": "template.yaml", "line": 3,
                       "complete": True, "layer_modules": [], "unknown_layers": []}],
         "unresolved": [],
     }

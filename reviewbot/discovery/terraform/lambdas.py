@@ -141,7 +141,8 @@ class Terraform:
             paths=tuple(dict.fromkeys(p for p in (*extra, *lr.paths) if p != root)),
             runtime=runtime, source=block.source, line=block.line,
             complete=complete and lr.complete, environment=environment,
-            layer_modules=lr.modules, unknown_layers=lr.unknown))
+            layer_modules=lr.modules, unknown_layers=lr.unknown,
+            runtime_default=not block.attrs.get("runtime")))
 
     def code_archive(self, scope: Scope, attrs: dict) -> tuple[Ref | None, str]:
         """The archive a function or layer version is deployed from, or why there is none."""
