@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -61,8 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--head", help="head of the change (default: HEAD)")
     v.add_argument("--handler", nargs="+", default=[], metavar="NAME",
                    help="verify only these handlers")
-    v.add_argument("--python", help="interpreter to import with, for example a virtualenv "
-                   "with the functions' requirements (default: this one)")
+    v.add_argument("--python", action="append", default=[], metavar="[3.X=]PATH",
+                   help="interpreter to import with, for example a virtualenv with the "
+                   "functions' requirements: 3.12=/path/to/python3.12 for the python3.12 "
+                   "functions (repeatable), or one PATH for all (default: python3.X on PATH "
+                   "for a python3.X function, else this one)")
     v.add_argument("--timeout", type=float, default=30.0,
                    help="seconds per handler before it is killed (default: 30)")
     v.add_argument("--jobs", type=int, help="parallel imports (default: CPU count)")
@@ -254,11 +258,24 @@ def cmd_verify_imports(args) -> int:
         raise UsageError("--timeout must be positive")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if args.python and not shutil.which(args.python):
-        raise UsageError(f"--python: '{args.python}' is not an executable")
+    pythons: dict[str, str] = {}
+    default = None
+    for value in args.python:
+        version, sep, path = value.partition("=")
+        if sep and not re.fullmatch(r"3\.\d+", version):
+            raise UsageError(f"--python {value}: expected 3.X=PATH or PATH")
+        if not shutil.which(path if sep else value):
+            raise UsageError(f"--python: '{path if sep else value}' is not an executable")
+        if sep:
+            pythons[version] = path
+        elif default is not None:
+            raise UsageError("--python: give one PATH for all, or 3.X=PATH per version")
+        else:
+            default = value
     outcome = verify.verify(args.repo, ref=args.ref, base=args.base, head=args.head,
-                            names=args.handler, python=args.python, timeout=args.timeout,
-                            compare_static=args.compare_static, jobs=args.jobs)
+                            names=args.handler, python=default, timeout=args.timeout,
+                            compare_static=args.compare_static, jobs=args.jobs,
+                            pythons=pythons)
     if args.format == "json":
         print(json.dumps(outcome.to_json(), indent=2))
     else:

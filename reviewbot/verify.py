@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,20 +237,87 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def run_all(handlers: Sequence[Handler], export: Path, *, python: str | None = None,
-            timeout: float = DEFAULT_TIMEOUT, jobs: int | None = None) -> list[VerifyResult]:
-    """Import every handler, in parallel across cores; results in the handlers' order."""
-    python = python or sys.executable
-    # Absolute (the child's cwd is the function root), but symlinks kept: a virtualenv's
-    # python finds its site-packages through the path it was started by.
-    python = os.path.abspath(shutil.which(python) or python)
+def run_all(handlers: Sequence[Handler], export: Path, *,
+            python: str | Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+            jobs: int | None = None) -> list[VerifyResult]:
+    """Import every handler, in parallel across cores; results in the handlers' order.
+    `python` is one interpreter for all, or one per handler name."""
+    def absolute(exe: str | None) -> str:
+        # Absolute (the child's cwd is the function root), but symlinks kept: a
+        # virtualenv's python finds its site-packages through the path it was started by.
+        exe = exe or sys.executable
+        return os.path.abspath(shutil.which(exe) or exe)
+
+    chosen = {h.name: absolute(python.get(h.name) if isinstance(python, Mapping) else python)
+              for h in handlers}
     with tempfile.TemporaryDirectory(prefix="reviewbot-verify-run-") as tmp:
         work = Path(tmp)
         workers = max(1, min(jobs or os.cpu_count() or 1, len(handlers) or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_one, h, export, python, timeout, work)
+            futures = [pool.submit(run_one, h, export, chosen[h.name], timeout, work)
                        for h in handlers]
             return [f.result() for f in futures]
+
+
+def interpreter_version(python: str) -> tuple[int, int] | None:
+    """The `(major, minor)` of an interpreter, or None when it does not run."""
+    try:
+        out = subprocess.run([python, "-I", "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        major, minor = out.split()
+        return int(major), int(minor)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def match_interpreters(handlers: Sequence[Handler], pythons: Mapping[str, str],
+                       default: str | None) -> tuple[dict[str, str], list[str]]:
+    """The interpreter for each handler: `pythons["3.12"]` for a python3.12 function, else
+    `default` (one --python for all), else `python3.12` on PATH, else this one. A note
+    for every handler imported under another version than its runtime's."""
+    chosen: dict[str, str] = {}
+    notes: list[str] = []
+    versions: dict[str, tuple[int, int] | None] = {}
+    def version(python: str) -> tuple[int, int] | None:
+        if python not in versions:
+            versions[python] = interpreter_version(python)
+        return versions[python]
+
+    for h in handlers:
+        want = "{}.{}".format(*h.python_version)
+        python = pythons.get(want) or default
+        if python is None:
+            # one on PATH, if it runs (a pyenv shim for a version not enabled does not)
+            found = shutil.which(f"python{want}")
+            python = found if found and version(found) == h.python_version else sys.executable
+        chosen[h.name] = python
+        got = version(python)
+        if got is not None and got != h.python_version:
+            notes.append(f"{h.name} imported under Python {got[0]}.{got[1]}, not its runtime "
+                         f"{h.runtime}: give --python {want}=/path/to/python{want}")
+    return chosen, notes
+
+
+def install_hints(repo: GitRepo, commit: str, handlers: Sequence[Handler],
+                  results: Sequence[VerifyResult], pythons: Mapping[str, str]) -> list[str]:
+    """For imports that failed on a module the repository does not hold: which
+    requirements file to install, into which interpreter."""
+    by_name = {h.name: h for h in handlers}
+    hints: list[str] = []
+    files: Iterable[str] | None = None
+    for r in results:
+        h = by_name.get(r.handler)
+        if r.ok or h is None or "No module named" not in r.error:
+            continue
+        files = repo.tree(commit).blobs if files is None else files
+        wanted = [f"{root}/requirements.txt".removeprefix("./") for root in h.roots]
+        present = [p for p in wanted if p in files]
+        python = pythons.get(r.handler, sys.executable)
+        if present:
+            hints.append(f"{r.handler}: {r.error.rpartition(': ')[2]} may be a third-party "
+                         f"module: install {', '.join(present)} into that interpreter "
+                         f"({python} -m pip install -r {present[0]})")
+    return hints
 
 
 # -- the command ------------------------------------------------------------------------
@@ -291,16 +358,19 @@ def select_handlers(repo_path: str, *, ref: str | None = None, base: str | None 
 def verify(repo_path: str, *, ref: str | None = None, base: str | None = None,
            head: str | None = None, names: Sequence[str] = (), python: str | None = None,
            timeout: float = DEFAULT_TIMEOUT, compare_static: bool = False,
-           jobs: int | None = None) -> Verification:
+           jobs: int | None = None, pythons: Mapping[str, str] | None = None) -> Verification:
     commit, handlers, notes = select_handlers(repo_path, ref=ref, base=base, head=head,
                                               names=names)
     repo = GitRepo(repo_path)
     roots = {r for h in handlers for r in h.roots}
+    chosen, version_notes = match_interpreters(handlers, pythons or {}, python)
+    notes.extend(version_notes)
     with tempfile.TemporaryDirectory(prefix="reviewbot-verify-") as tmp:
         export = Path(tmp) / "tree"
         if handlers:
             export_commit(repo, commit, export, roots)
-        results = run_all(handlers, export, python=python, timeout=timeout, jobs=jobs)
+        results = run_all(handlers, export, python=chosen, timeout=timeout, jobs=jobs)
+    notes.extend(install_hints(repo, commit, handlers, results, chosen))
     outcome = Verification(commit, results, notes=notes)
     if compare_static:
         outcome.disagreements = compare_with_static(repo, commit, handlers, results,

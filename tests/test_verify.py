@@ -471,3 +471,45 @@ def test_same_failure_compares_the_exception_text():
                         "compilation", kind="exception")
     assert _same_failure(h, "Syntax error in module 'src/app': too deeply nested to parse "
                          "(u.py)", deep)
+
+
+# -- interpreters per runtime ------------------------------------------------------------
+
+
+def test_each_handler_is_imported_under_its_runtime_s_interpreter(make_repo, capsys):
+    from tests.runtimes import require
+
+    py39, py312 = require("3.9"), require("3.12")
+    repo = make_repo()
+    repo.commit({
+        ".github/reviewbot.yml": "discover: false\nhandlers:\n"
+        "  - {name: old, handler: main.handler, root: old, runtime: python3.9}\n"
+        "  - {name: new, handler: main.handler, root: new, runtime: python3.12}\n"
+        "  - {name: odd, handler: main.handler, root: new, runtime: python3.14}\n",
+        "old/main.py": "import tomllib\ndef handler(e, c): pass\n",
+        "new/main.py": "import tomllib\nimport requests_not_here\ndef handler(e, c): pass\n",
+        "new/requirements.txt": "requests_not_here\n",
+    })
+    code, out, _ = run(capsys, "verify-imports", "--repo", str(repo.path), "--format", "json",
+                       "--python", f"3.9={py39}", "--python", f"3.12={py312}")
+    assert code == 1
+    data = json.loads(out)
+    results = {r["handler"]: r for r in data["results"]}
+    # tomllib is new in 3.11: the python3.9 function fails under 3.9 only
+    assert results["old"]["error"] == "Unable to import module 'main': No module named 'tomllib'"
+    assert results["new"]["error"] == ("Unable to import module 'main': No module named "
+                                       "'requests_not_here'")
+    notes = "\n".join(data["notes"])
+    assert "install new/requirements.txt into that interpreter" in notes
+    assert f"{py312} -m pip install -r new/requirements.txt" in notes
+    # no python3.14 here: it is imported under another version, and says so
+    assert "odd imported under Python" in notes and "not its runtime python3.14" in notes
+
+
+@pytest.mark.parametrize("value, message", [
+    ("3.x=/bin/sh", "expected 3.X=PATH or PATH"),
+    ("3.12=/no/such/python", "'/no/such/python' is not an executable"),
+])
+def test_bad_python_options_are_usage_errors(value, message, capsys):
+    code, _, err = run(capsys, "verify-imports", "--python", value)
+    assert code == 2 and message in err
