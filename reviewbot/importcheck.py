@@ -452,6 +452,16 @@ class HandlerCheck:
         raise ImportFailure("missing-name", f"cannot import name '{name}' from "
                                             f"'{source.name}' {table.location(module)}")
 
+    def partial_attribute(self, source: ModuleState, name: str) -> ImportFailure:
+        """The AttributeError of a partially initialised module, as the function's version
+        words it (3.13 names the module's file)."""
+        where = f" from '{source.ref.path}'" if self.version >= (3, 13) and source.ref.path \
+            else ""
+        return ImportFailure("circular-import",
+                             f"partially initialized module '{source.name}'{where} has no "
+                             f"attribute '{name}' (most likely due to a circular import)",
+                             exc_type="AttributeError")
+
     def attribute(self, module: str, name: str) -> None:
         """`m.name` read while the importer runs, `m` bound by `import m` or `from p import
         m`: the AttributeError CPython raises when `m` is a module of the repository that
@@ -476,10 +486,7 @@ class HandlerCheck:
                 self.search.find(f"{source.name}.{name}", source.ref), NotFound):
             return
         if running:
-            raise ImportFailure("circular-import",
-                                f"partially initialized module '{source.name}' has no "
-                                f"attribute '{name}' (most likely due to a circular import)",
-                                exc_type="AttributeError")
+            raise self.partial_attribute(source, name)
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 
@@ -583,10 +590,7 @@ class HandlerCheck:
         if bound is not None:
             return bound
         if source.status == RUNNING:
-            raise ImportFailure("circular-import",
-                                f"partially initialized module '{source.name}' has no "
-                                f"attribute '{name}' (most likely due to a circular import)",
-                                exc_type="AttributeError")
+            raise self.partial_attribute(source, name)
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 

@@ -35,7 +35,7 @@ from reviewbot.summary.record import (
     module_dunders,
 )
 from reviewbot.summary.scanner import CompileError, Scanner, needs_text_scan
-from reviewbot.summary.syntax import may_gate, may_need_newer, too_new
+from reviewbot.summary.syntax import may_gate, may_need_newer, may_reuse_quotes, pep701, too_new
 
 HOST = sys.version_info[:2]  # the parser's version: what it rejects depends on it
 UNPARSABLE_HERE = "unparsable-here"
@@ -76,6 +76,13 @@ def summarize(source: bytes, path: str, version: tuple[int, int] = (3, 12)) -> M
     except (RecursionError, MemoryError):
         return failed("syntax-error", f"too deeply nested to parse ({basename})", 1)
     gated = may_gate(source)
+    old_fstrings = version < (3, 12) and may_reuse_quotes(source)
+    if old_fstrings:
+        rejected = pep701(source)
+        if rejected is not None:
+            message, line = rejected
+            return failed("syntax-error", f"{message} ({basename}, line {line})", line,
+                          version_dependent=True)
     if gated:
         rejected = too_new(tree, version)
         if rejected is not None:
@@ -84,7 +91,7 @@ def summarize(source: bytes, path: str, version: tuple[int, int] = (3, 12)) -> M
                           version_dependent=True)
     text = source.decode("utf-8", "replace") if needs_text_scan(source) else ""
     try:
-        return Scanner(version, text, gated or b"version_info" in source,
+        return Scanner(version, text, gated or old_fstrings or b"version_info" in source,
                        b":=" in source).run(tree)
     except RecursionError:
         return failed("syntax-error", f"too deeply nested to analyse ({basename})", 1)
