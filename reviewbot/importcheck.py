@@ -440,14 +440,23 @@ class HandlerCheck:
             self.chain.pop()
             self.context = outer
 
-    def stdlib_name(self, owner: ModuleState, source: ModuleState, name: str) -> None:
-        """`from m import name` on a stdlib module: exact, from the version's table."""
+    def stdlib_name(self, owner: ModuleState, source: ModuleState, name: str,
+                    imp: Import) -> None:
+        """`from m import name` on a stdlib module: exact from the version's table; from
+        stubs (a version with no table) a missing name is only a warning."""
         table = stdlib_for(self.version)
         module = table.module(source.name) if table is not None else None
         if module is None or module.names is None or name in module.names:
             return
         if module.package and table is not None and table.module(f"{source.name}.{name}"):
             self.load(f"{source.name}.{name}", owner.name)
+            return
+        if table is not None and not table.exact:
+            if self.context != CAUGHT:
+                self.report(False, owner.ref.path, imp.line, "unknown",
+                            f"'{name}' is not in typeshed's stub of '{source.name}' for "
+                            f"python{self.version[0]}.{self.version[1]} (no table of that "
+                            f"version): it may be missing", origin=owner.name)
             return
         raise ImportFailure("missing-name", f"cannot import name '{name}' from "
                                             f"'{source.name}' {table.location(module)}")
@@ -492,7 +501,7 @@ class HandlerCheck:
 
     def from_name(self, owner: ModuleState, source: ModuleState, name: str, imp: Import) -> None:
         if source.ref.stdlib is not None:
-            self.stdlib_name(owner, source, name)
+            self.stdlib_name(owner, source, name, imp)
             return
         if source.ref.kind in (EXTERNAL, EXTENSION):
             return

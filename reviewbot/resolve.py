@@ -225,7 +225,7 @@ def _stdlib_submodule(dotted: str, parent: ModuleRef) -> ModuleRef | NotFound:
     if module is not None:
         return ModuleRef(dotted, EXTERNAL, None, module.package, (), stdlib=parent.stdlib)
     probed = table.module(parent.name) if table is not None else None
-    if probed is None or probed.names is None:  # not probed there: nothing to say
+    if probed is None or probed.names is None or not table.exact:  # nothing sure to say
         return ModuleRef(dotted, EXTERNAL, None, True, (), stdlib=None)
     if not parent.is_package:
         return NotFound(f"No module named '{dotted}'; '{parent.name}' is not a package", False)

@@ -85,4 +85,17 @@ def test_tables_say_where_they_came_from():
     for minor, exact in versions.items():
         assert exact.startswith(minor + ".")
         assert stdlib_for(tuple(map(int, minor.split(".")))).interpreter == exact
-    assert stdlib_for((3, 14)) is None  # no interpreter here: no table
+    assert stdlib_for((3, 8)) is None  # older than every table: the host's module list
+
+
+def test_a_runtime_newer_than_the_tables_reads_typeshed_and_only_warns():
+    table = stdlib_for((3, 14))
+    assert table is not None and not table.exact and table.interpreter == "typeshed stubs"
+    h = Handler(name="f", handler="app.handler", root="fn", runtime="python3.14")
+    files = {"fn/app.py": "import annotationlib\nfrom json import loads\nfrom json import loadz\n"
+                          "\ndef handler(event, context):\n    pass\n"}
+    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(h)
+    assert result.errors == []
+    assert [(w.line, w.kind, w.message) for w in result.warnings] == [
+        (3, "unknown", "'loadz' is not in typeshed's stub of 'json' for python3.14 (no table "
+                       "of that version): it may be missing")]
