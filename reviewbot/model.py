@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_RUNTIME = "python3.12"
+# The newest Lambda Python runtime (python3.14, launched 2025-11-18): assumed, and said, for a
+# function whose runtime nothing sets.
+DEFAULT_RUNTIME = "python3.14"
 CONFIG_PATH = ".github/reviewbot.yml"
 
 ERROR_KINDS = ("missing-name", "missing-module", "circular-import", "missing-handler", "syntax-error")
@@ -98,7 +100,7 @@ def parse_runtime(runtime: str) -> tuple[int, int]:
         major, minor = text.split(".")[:2]
         return int(major), int(minor)
     except ValueError:
-        return parse_runtime(DEFAULT_RUNTIME) if runtime != DEFAULT_RUNTIME else (3, 12)
+        return parse_runtime(DEFAULT_RUNTIME) if runtime != DEFAULT_RUNTIME else (3, 14)
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def _handler_lines(report: Report, c: Callable[[str, str], str]) -> list[str]:
             mark = ", ".join(found) or c("green", "ok")
             mark = f"{c('yellow', 'affected')}: {mark}" if st.affected else mark
         chain = f"  via {_chain(st.chain)}" if st.affected else ""
-        lines.append(f"  {h.name:<24} {h.handler:<28} {st.runtime_label:<14} {mark}{chain}")
+        lines.append(f"  {h.name:<24} {h.handler:<28} {st.runtime_label:<20} {mark}{chain}")
     if quiet:
         noun = "handler" if quiet == 1 else "handlers"
         other = "other " if lines else ""

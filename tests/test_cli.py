@@ -8,6 +8,7 @@ import pytest
 
 from reviewbot.cli import main
 from reviewbot.demo import write_incident_repo
+from reviewbot.model import DEFAULT_RUNTIME
 
 AUTH_ERROR = ("Unable to import module 'main': cannot import name 'GoalValidationError' "
               "from 'goals_common' (backend/src/goals_common/__init__.py)")
@@ -135,8 +136,8 @@ def test_all_checks_unaffected_handlers_too(make_repo, capsys):
     assert code == 1
     rows = out.split("Handlers\n")[1].split("\n\n")[0].splitlines()
     assert [row.split() for row in rows] == [
-        ["a", "main.handler", "python3.12", "(default)", "affected:", "ok", "via", "main"],
-        ["b", "main.handler", "python3.12", "(default)", "1", "error"],
+        ["a", "main.handler", DEFAULT_RUNTIME, "(default)", "affected:", "ok", "via", "main"],
+        ["b", "main.handler", DEFAULT_RUNTIME, "(default)", "1", "error"],
         ["1", "other", "handler", "checked:", "no", "import", "error"],
     ]
 

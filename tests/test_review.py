@@ -6,6 +6,7 @@ import pytest
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import parse_config
+from reviewbot.model import DEFAULT_RUNTIME
 from reviewbot.review import review
 from reviewbot.tree import Tree
 
@@ -243,7 +244,8 @@ def test_a_runtime_upgrade_affects_the_function_and_is_judged_by_the_new_version
     assert "| Api | `app.handler` in `fn` | python3.11 → python3.13 |" in to_markdown(report)
     # a function with no Runtime says it runs on the assumed default
     other = next(s for s in report.handlers if s.handler.name == "Other")
-    assert other.handler.runtime_default and other.runtime_label == "python3.12 (default)"
+    assert other.handler.runtime_default
+    assert other.runtime_label == f"{DEFAULT_RUNTIME} (default)"
     assert [h["runtime_default"] for h in report.to_json()["handlers"]] == [False, True]
     assert "python3.11 → python3.13" in to_text(report)
 

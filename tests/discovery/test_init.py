@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from reviewbot.discovery import Discovery, discover, discover_cli_json
-from reviewbot.model import Handler
+from reviewbot.model import DEFAULT_RUNTIME, Handler
 from reviewbot.tree import Tree
 
 SAM_FN = ("Transform: AWS::Serverless-2016-10-31\n"
@@ -37,7 +37,9 @@ def test_all_formats_together_sorted_with_clashing_names_qualified():
         "a/template.yaml:AuthFunction", "aws_lambda_function.x", "b/template.yaml:AuthFunction",
         "zeta"]
     assert [h.root for h in found.handlers] == ["a", "tf/src", "b", "svc"]
-    assert found.handlers[1].runtime == "python3.12"  # Terraform default when none is set
+    # Terraform default when none is set: the newest Lambda Python runtime, said so
+    assert (found.handlers[1].runtime, found.handlers[1].runtime_default) == (
+        DEFAULT_RUNTIME, True)
     assert [(u.name, u.reason) for u in found.unresolved] == [
         ("js", "runtime nodejs20.x is not Python")]
 
@@ -79,7 +81,7 @@ def test_cli_json_shape():
     )
     assert discover_cli_json(d) == {
         "handlers": [{"name": "f", "handler": "a.b", "root": "src", "paths": ["l/python"],
-                      "runtime": "python3.12", "runtime_default": False,
+                      "runtime": DEFAULT_RUNTIME, "runtime_default": False,
                       "source": "template.yaml", "line": 3,
                       "complete": True, "layer_modules": [], "unknown_layers": []}],
         "unresolved": [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reviewbot.discovery import serverless
+from reviewbot.model import DEFAULT_RUNTIME
 from reviewbot.tree import Tree
 
 
@@ -181,7 +182,7 @@ def test_artifact_image_and_missing_runtime():
         "index.js": "",
     }
     handlers, unresolved, _ = run(files)
-    assert list(handlers) == ["py"] and handlers["py"].runtime == "python3.12"
+    assert list(handlers) == ["py"] and handlers["py"].runtime == DEFAULT_RUNTIME
     assert {u.name: u.reason for u in unresolved} == {
         "prebuilt": "package.artifact: a prebuilt zip",
         "image": "container image: the handler is set by the image",
