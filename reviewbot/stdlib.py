@@ -85,17 +85,25 @@ def stdlib_for(version: tuple[int, int]) -> StdlibVersion | None:
 
 
 def _from_stubs(version: tuple[int, int]) -> StdlibVersion | None:
-    """A version newer than every table, from typeshed's stubs of the stdlib."""
+    """A version newer than every table, from typeshed's stubs of the stdlib: its VERSIONS
+    file says which modules exist, a module's stub which names it has (read when asked)."""
     try:
         import typeshed_client
+        from typeshed_client.finder import get_typeshed_versions
     except ImportError:
         return None
     context = typeshed_client.get_search_context(version=version)
-    modules = {name: path for name, path in typeshed_client.get_all_stub_files(context)
-               if not name.startswith(("_typeshed", "typing_extensions"))}
+    ranges = get_typeshed_versions(context.typeshed)
+
+    def exists(name: str) -> bool:
+        data = ranges.get(name)
+        return data is not None and data.min <= version and (data.max is None
+                                                             or version <= data.max)
 
     def lookup(dotted: str) -> StdModule | None:
-        path = modules.get(dotted)
+        if not exists(dotted.partition(".")[0]) or (dotted in ranges and not exists(dotted)):
+            return None
+        path = typeshed_client.get_stub_file(dotted, search_context=context)
         if path is None:
             return None
         package = path.name == "__init__.pyi"
@@ -103,7 +111,7 @@ def _from_stubs(version: tuple[int, int]) -> StdlibVersion | None:
         file = dotted.replace(".", "/") + ("/__init__.py" if package else ".py")
         return StdModule(file, package, frozenset(names))
 
-    top = frozenset(name for name in modules if "." not in name)
+    top = frozenset(name for name in ranges if "." not in name and exists(name))
     return StdlibVersion(version, "typeshed stubs", top | frozenset(sys.stdlib_module_names),
                          frozenset(sys.builtin_module_names), lookup, exact=False)
 
