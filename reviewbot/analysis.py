@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reviewbot.cache import SummaryCache
+from reviewbot.checkresult import HandlerResult
 from reviewbot.forkshare import fork_share
-from reviewbot.importcheck import HandlerResult, check_handler, gc_paused
+from reviewbot.importcheck import check_handler, gc_paused
 from reviewbot.model import Finding, Handler
 from reviewbot.outcomes import (
     Closure,

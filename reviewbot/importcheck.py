@@ -18,9 +18,8 @@ import gc
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 
+from reviewbot.checkresult import HandlerResult
 from reviewbot.model import CONFIG_PATH, Finding, Handler
 from reviewbot.modulestate import (
     DONE,
@@ -61,37 +60,6 @@ from reviewbot.summary import (
 )
 
 SummaryProvider = Callable[[str, tuple[int, int]], ModuleSummary]
-
-
-@dataclass
-class HandlerResult:
-    handler: Handler
-    files: frozenset[str]  # repo files loaded by the handler (its import closure)
-    edges: dict[str, AbstractSet[str]]  # importer -> imported modules (ancestors included)
-    paths: dict[str, str]  # module -> file
-    errors: list[Finding]
-    warnings: list[Finding]
-
-    def chain_to(self, targets: set[str]) -> tuple[str, ...]:
-        """The shortest import chain from the handler module to any of the target files."""
-        start = self.handler.module
-        if self.paths.get(start) in targets:
-            return (start,)
-        prev: dict[str, str] = {start: ""}
-        queue = deque([start])
-        while queue:
-            mod = queue.popleft()
-            for nxt in sorted(self.edges.get(mod, ())):
-                if nxt in prev:
-                    continue
-                prev[nxt] = mod
-                if self.paths.get(nxt) in targets:
-                    chain = [nxt]
-                    while prev[chain[-1]]:
-                        chain.append(prev[chain[-1]])
-                    return tuple(reversed(chain))
-                queue.append(nxt)
-        return ()
 
 
 class HandlerCheck:

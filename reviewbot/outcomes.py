@@ -15,12 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from reviewbot.importcheck import HandlerResult
+from reviewbot.checkresult import HandlerResult
 from reviewbot.model import Finding, Handler
 
 # The code that decides an outcome: modules and packages of reviewbot.
 # Every module the check imports, directly or not (tests/test_outcomes.py keeps it so).
 ENGINE_SOURCES = (
+    "checkresult.py",
     "importcheck.py",
     "localproject.py",
     "model.py",
