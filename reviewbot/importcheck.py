@@ -454,10 +454,8 @@ class HandlerCheck:
             return
         if name in module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE):
             return
-        bound = source.binding(name)
-        running = source.status == RUNNING
-        self.log.refs.append((source.name, running))
-        if bound is not None and (not running or bound[1] < source.paused_at):
+        bound, running = self.bound_now(source, name)
+        if bound is not None:
             return
         if source.ref.is_package and not isinstance(
                 self.search.find(f"{source.name}.{name}", source.ref), NotFound):
@@ -467,6 +465,16 @@ class HandlerCheck:
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 
+    def bound_now(self, source: ModuleState, name: str) -> tuple[tuple[int, int] | None, bool]:
+        """How `source` binds `name` at this point (None if not yet, or not at all), and
+        whether it is still running; the ref a replay relies on is logged."""
+        bound = source.binding(name)
+        running = source.status == RUNNING
+        self.log.refs.append((source.name, running))
+        if bound is not None and running and bound[1] >= source.paused_at:
+            bound = None
+        return bound, running
+
     def from_name(self, owner: ModuleState, source: ModuleState, name: str, imp: Import) -> None:
         if source.ref.stdlib is not None:
             self.stdlib_name(owner, source, name, imp)
@@ -475,10 +483,8 @@ class HandlerCheck:
             return
         if name in module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE):
             return
-        bound = source.binding(name)
-        running = source.status == RUNNING
-        self.log.refs.append((source.name, running))
-        if bound is not None and (not running or bound[1] < source.paused_at):
+        bound, running = self.bound_now(source, name)
+        if bound is not None:
             if bound[0] == MAYBE and self.context != CAUGHT:
                 self.report(False, owner.ref.path, imp.line, "maybe",
                             f"'{name}' is bound in '{source.name}' ({source.ref.path}) only on "

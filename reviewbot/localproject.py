@@ -372,12 +372,8 @@ def uv_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] | No
     dependencies, with `[tool.uv.sources]` paths and workspace members as local projects;
     None without a `[project]` table."""
     r = _Reader(tree, folder)
-    text = r.text("pyproject.toml")
-    try:
-        pyproject = tomllib.loads(text) if text is not None else {}
-    except tomllib.TOMLDecodeError:
-        return None
-    if "project" not in pyproject:
+    pyproject = _toml(r, "pyproject.toml")
+    if pyproject is None or "project" not in pyproject:
         return None
     return r.path("pyproject.toml"), _dependencies(pyproject, {}, folder, tree)
 
@@ -387,16 +383,21 @@ def top_level_names(tree: Tree, folder: str) -> frozenset[str]:
     return frozenset(name for name, _ in _Reader(tree, folder).top_level(".", namespaces=True))
 
 
+def _toml(r: _Reader, name: str) -> dict | None:
+    """A TOML file of the project, or None when it is missing or unreadable."""
+    text = r.text(name)
+    try:
+        return tomllib.loads(text) if text is not None else None
+    except tomllib.TOMLDecodeError:
+        return None
+
+
 def poetry_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]] | None:
     """The main dependencies `poetry export` writes for the project in `folder` (its
     pyproject.toml and them), or None when that is not a Poetry project."""
     r = _Reader(tree, folder)
-    text = r.text("pyproject.toml")
-    if text is None:
-        return None
-    try:
-        pyproject = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    pyproject = _toml(r, "pyproject.toml")
+    if pyproject is None:
         return None
     requires = pyproject.get("build-system", {}).get("requires", [])
     if not any(str(req).startswith("poetry") for req in requires):
@@ -408,12 +409,8 @@ def pipfile_dependencies(tree: Tree, folder: str) -> tuple[str, tuple[str, ...]]
     """The `[packages]` of the Pipfile in `folder` as `pipenv requirements` writes them
     (path entries as `name @ file:<path>`, `-e` kept), or None without a Pipfile."""
     r = _Reader(tree, folder)
-    text = r.text("Pipfile")
-    if text is None:
-        return None
-    try:
-        pipfile = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    pipfile = _toml(r, "Pipfile")
+    if pipfile is None:
         return None
     deps = []
     packages = pipfile.get("packages", {})
