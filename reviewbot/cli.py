@@ -163,12 +163,12 @@ def cmd_handlers(args) -> int:
                          indent=2))
         return 0
     for h in found.handlers:
-        paths = f"  paths: {', '.join(h.paths)}" if h.paths else ""
+        extra = f"  paths: {', '.join(h.paths)}" if h.paths else ""
         if h.layer_modules:
-            paths += f"  layer modules: {', '.join(h.layer_modules)}"
+            extra += f"  layer modules: {', '.join(h.layer_modules)}"
         if h.unknown_layers:
-            paths += f"  unknown layers: {', '.join(h.unknown_layers)}"
-        print(f"{h.name:<28} {h.handler:<28} {h.runtime_label:<20} root: {h.root}{paths}  "
+            extra += f"  unknown layers: {', '.join(h.unknown_layers)}"
+        print(f"{h.name:<28} {h.handler:<28} {h.runtime_label:<20} root: {h.root}{extra}  "
               f"[{h.source}:{h.line}]")
     for u in found.unresolved:
         print(f"{u.name:<28} not analysed: {u.reason}  [{u.source}:{u.line}]")

@@ -446,9 +446,9 @@ class HandlerCheck:
         where `p` does not bind `m` itself. A submodule `m.name` may have been imported by
         then, so a package's submodules always pass."""
         source = self.modules.get(module)
-        parent_name = module.rpartition(".")[0]
+        parent_name, _, leaf = module.rpartition(".")
         parent = self.modules.get(parent_name) if parent_name else None
-        if source is None or (parent is not None and parent.binding(module.rpartition(".")[2])):
+        if source is None or (parent is not None and parent.binding(leaf)):
             return
         if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed:
             return

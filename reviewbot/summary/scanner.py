@@ -236,7 +236,7 @@ class Scanner:
 
     def attributes(self, node: ast.expr | None, guard: int) -> None:
         """Record `m.name` reads in an expression run at import time (not inside a lambda),
-        `m` an alias from `import m`."""
+        `m` a name that `import m` or `from p import m` bound (see `aliases`)."""
         if not self.aliases or node is None:
             return
         todo = [node]
