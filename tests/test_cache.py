@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 
@@ -200,3 +201,68 @@ def test_summaries_are_keyed_by_the_host_parser_too(tmp_path):
 
     assert cache_module.summariser_id((3, 11)) != cache_module.summariser_id((3, 12))
     assert cache_module.summariser_id(sys.version_info[:2]) == cache_module._SUMMARISER
+
+
+_FILL = """
+import sys
+from reviewbot.cache import SummaryCache
+from reviewbot.tree import Tree
+files = {"fn/shapes.py": sys.argv[2]}
+cache = SummaryCache(__import__("pathlib").Path(sys.argv[1]))
+summary = cache.get(Tree.from_files(files), "fn/shapes.py", (3, 12))
+cache.flush()
+print(summary.error[0] if summary.error else "ok")
+"""
+
+
+def _other_host() -> str:
+    """Another CPython that can run reviewbot from this checkout: 3.11 unless the host is
+    3.11, then 3.12 or 3.13 (the pair always straddles 3.12's new syntax)."""
+    from tests.runtimes import interpreter, require
+
+    if sys.version_info[:2] != (3, 11):
+        return require("3.11")
+    return interpreter("3.13") or require("3.12")
+
+
+@pytest.mark.parametrize("filled_first_by", ["other host", "this host"])
+def test_a_cache_filled_under_another_host_python_never_decides_a_verdict(tmp_path,
+                                                                         filled_first_by):
+    """`type X = int` on python3.12: a 3.11 host cannot parse it (a warning naming the
+    Python needed), 3.12+ can (no finding). Whichever host fills the cache first, the other
+    parses for itself and keeps its own verdict. The other host is a real interpreter
+    running reviewbot from this checkout."""
+    import site
+    import subprocess
+    from pathlib import Path
+
+    other = _other_host()
+    source = "type Point = tuple[int, int]\n"
+    env = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                          *site.getsitepackages()]),
+           "PATH": os.environ.get("PATH", "")}
+
+    def run_other() -> str:
+        done = subprocess.run([other, "-c", _FILL, str(tmp_path), source], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def run_here() -> tuple[str, int]:
+        cache = SummaryCache(tmp_path)
+        summary = cache.get(Tree.from_files({"fn/shapes.py": source}), "fn/shapes.py", (3, 12))
+        cache.flush()
+        return (summary.error[0] if summary.error else "ok"), cache.parsed
+
+    if filled_first_by == "other host":
+        other_verdict = run_other()
+        here_verdict, parsed = run_here()
+    else:
+        here_verdict, parsed = run_here()
+        other_verdict = run_other()
+    assert parsed == 1  # this host parsed the file itself, whatever the disk held
+    by_version = {True: "ok", False: "unparsable-here"}
+    assert here_verdict == by_version[sys.version_info >= (3, 12)]
+    assert other_verdict == by_version[sys.version_info < (3, 12)]
+    # and the other host's entry is still there for it: a second run parses nothing new
+    assert run_other() == other_verdict
