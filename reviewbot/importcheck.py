@@ -178,6 +178,7 @@ class HandlerCheck:
 
     def statement_failed(self, owner: ModuleState, imp: Import, exc: ImportFailure) -> None:
         if imp.guard == CAUGHT:
+            owner.raised |= {imp.seq}
             return
         path = owner.ref.path or self.handler.source
         # The failure is kept (on broken modules, in traces): without its traceback, which
@@ -206,6 +207,8 @@ class HandlerCheck:
         sures: list[int | None] = [None] * len(self.chain)
         for depth in range(len(self.chain) - 1, -1, -1):
             mod, g = self.chain[depth]
+            if g == CAUGHT and sure == UNGUARDED:  # this statement surely raised
+                mod.raised |= {mod.paused_at}
             sure = max(sure, g)
             sures[depth] = sure
             if sure == CAUGHT:
@@ -377,6 +380,8 @@ class HandlerCheck:
                 self.log.deferred.append((mod, imp))
                 continue
             mod.paused_at = imp.seq
+            if imp.rescues and not mod.raised.isdisjoint(imp.rescues):
+                imp = imp._replace(guard=UNGUARDED)  # the `except` arm surely runs
             self.run_import(mod, imp)
         mod.paused_at = 1 << 30
 
@@ -402,8 +407,9 @@ class HandlerCheck:
                     self.from_name(owner, source, name, imp)
         except ImportFailure as exc:
             self.statement_failed(owner, imp, exc)
-        except SilentFailure:
-            pass
+        except SilentFailure:  # this statement re-raised a module's sure failure
+            if imp.guard == CAUGHT:
+                owner.raised |= {imp.seq}
         finally:
             self.chain.pop()
             self.context = outer

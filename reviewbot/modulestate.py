@@ -59,6 +59,9 @@ class ModuleState:
     broken: Broken | None = None
     broken_guard: int = UNGUARDED  # how sure the abort is: UNGUARDED (always) or CONDITIONAL
     reported_guard: int = CAUGHT  # the surest level at which the failure was reported
+    # seqs of its statements inside a `try` that surely raised ImportError: the `except`
+    # arm surely runs (see Import.rescues)
+    raised: frozenset[int] = frozenset()
 
     @property
     def name(self) -> str:

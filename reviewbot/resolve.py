@@ -208,7 +208,9 @@ class SearchPath:
             if hit.kind == NAMESPACE and provided:
                 return hit._replace(also_external=True)
             return hit._replace(shadows_stdlib=in_stdlib)
-        if in_stdlib and std is not None and name not in self.third_party:
+        # A guessed import name never hides the stdlib: `json` is not fastjsonschema's.
+        installed = getattr(self.third_party, "modules", self.third_party)
+        if in_stdlib and std is not None and name not in installed:
             module = std.module(name)
             return ModuleRef(name, EXTERNAL, None, module.package if module else True, (),
                              stdlib=version)

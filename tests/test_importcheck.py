@@ -286,6 +286,39 @@ CASES: list[Case] = [
                            "fn/m.py": "try:\n    from fastlib import F\n"
                                       "except ImportError:\n    pass\n",
                            "fn/fastlib.py": "F = 1\n"}, warn=("maybe",)),
+    # A fallback import in the `except ImportError:` arm surely runs when the import it
+    # backs up surely fails, so its own failure is Lambda's error, not a maybe.
+    case("fallback-after-sure-failure", {
+        "fn/main.py": "try:\n    from schemas import X\n    setup()\nexcept:\n"
+                      "    from src.schemas import X\n" + H,
+        "fn/schemas.py": "import missing_zz_lib\nX = 1\n"}),
+    case("fallback-after-sure-missing-name", {
+        "fn/main.py": "try:\n    from schemas import X\nexcept ImportError:\n"
+                      "    from src.schemas import X\n" + H,
+        "fn/schemas.py": "Y = 1\n"}),
+    case("fallback-after-sure-failure-found", {
+        "fn/main.py": "try:\n    from schemas import X\nexcept ImportError:\n"
+                      "    from src.schemas import X\n" + H,
+        "fn/schemas.py": "import missing_zz_lib\nX = 1\n",
+        "fn/src/__init__.py": "", "fn/src/schemas.py": "X = 2\n"}),
+    case("fallback-after-maybe-failure", {
+        "fn/main.py": "try:\n    from schemas import X\nexcept ImportError:\n"
+                      "    from src.schemas import X\n" + H,
+        "fn/schemas.py": "import os\nif os.environ.get('ZZ_FLAG'):\n"
+                         "    import missing_zz_lib\nX = 1\n"}, warn=("missing-module",)),
+    case("fallback-after-nested-failure", {
+        "fn/main.py": "import os\ntry:\n    if os.environ.get('ZZ_FLAG'):\n"
+                      "        from schemas import X\n"
+                      "except ImportError:\n    from src.schemas import X\n" + H,
+        "fn/schemas.py": "import missing_zz_lib\n"}, warn=("missing-module",)),
+    case("fallback-in-an-inner-block-of-the-arm", {
+        "fn/main.py": "import os\ntry:\n    import missing_zz_lib\nexcept ImportError:\n"
+                      "    if os.environ.get('ZZ_FLAG'):\n        import missing_zz_other\n" + H},
+         warn=("missing-module",)),
+    case("fallback-of-a-guarded-try", {
+        "fn/main.py": "import os\nif os.environ.get('ZZ_FLAG'):\n    try:\n"
+                      "        import missing_zz_lib\n    except ImportError:\n"
+                      "        import missing_zz_other\n" + H}, warn=("missing-module",)),
     case("maybe-loop-body", {"fn/main.py": "from m import X" + H,
                              "fn/m.py": "for _ in range(1):\n    X = 1\n"}, warn=("maybe",)),
     case("conditional-missing-module", {"fn/main.py": "import m" + H,

@@ -103,3 +103,17 @@ def test_a_runtime_newer_than_the_tables_reads_typeshed_and_only_warns():
     assert [(w.line, w.kind, w.message) for w in result.warnings] == [
         (3, "unknown", "'loadz' is not in typeshed's stub of 'json' for python3.14 (no table "
                        "of that version): it may be missing")]
+
+
+def test_a_guessed_import_name_never_hides_the_stdlib():
+    """`fastjsonschema` is not in the known-distributions table, so its import name is
+    guessed loosely; that guess must not make `json` third-party (unchecked). A
+    distribution whose import name is exactly a stdlib module (`typing`) still wins."""
+    h = Handler(name="f", handler="app.handler", root="fn", runtime="python3.12")
+    app = "from schemas import X\n\ndef handler(event, context):\n    pass\n"
+    schemas = "from json import loadz\nfrom typing import Foo\nX = 1\n"
+    for requirement, expected in [("fastjsonschema\n", ["loadz", "Foo"]),
+                                  ("typing\n", ["loadz"])]:
+        files = {"fn/requirements.txt": requirement, "fn/schemas.py": schemas, "fn/app.py": app}
+        result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(h)
+        assert [e.message.split("'")[3] for e in result.errors] == expected, requirement

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-SUMMARY_VERSION = 5  # bump whenever what a summary says about a file changes
+SUMMARY_VERSION = 6  # bump whenever what a summary says about a file changes
 
 # How surely a name is bound when the module finishes executing.
 DEFINITE = 2
@@ -51,6 +51,10 @@ class Import(NamedTuple):
     # `m.name` read at the top level, where `m` is bound by `import m`: not an import, but
     # it fails as one (AttributeError) when `m` has no `name` at that point
     attribute: bool = False
+    # In the `except ImportError:` arm of a top-level `try`: the seqs of the imports at the
+    # top of the `try` body. When one of them surely fails, the arm surely runs, and this
+    # import is as sure as the `try` itself (UNGUARDED), not CONDITIONAL.
+    rescues: tuple[int, ...] = ()
 
 
 class ModuleSummary(NamedTuple):

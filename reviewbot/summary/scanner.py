@@ -83,10 +83,15 @@ def _names_import_error(node: ast.expr | None) -> bool:
 def _catches_import_error(handlers: list[ast.ExceptHandler]) -> bool:
     """Is an ImportError raised in the `try` body handled? The first matching handler
     decides, and one that re-raises (or exits) does not handle it."""
+    return _first_import_handler(handlers) is not None
+
+
+def _first_import_handler(handlers: list[ast.ExceptHandler]) -> ast.ExceptHandler | None:
+    """The arm that runs when the `try` body raises ImportError (see _catches_import_error)."""
     for h in handlers:
         if _names_import_error(h.type):
-            return not _is_terminal(h.body)
-    return False
+            return None if _is_terminal(h.body) else h
+    return None
 
 
 def _suppresses_import_error(items: list[ast.withitem]) -> bool:
@@ -348,13 +353,22 @@ class Scanner:
         catches = _catches_import_error(node.handlers)
         body_guard = CAUGHT if catches else guard
         before = dict(state)
+        first = len(self.imports)
         body = self.block(node.body, dict(state), body_guard)
+        triggers = self._top_imports(node.body, first) if catches and guard == UNGUARDED \
+            and not self.loops else ()
+        rescuer = _first_import_handler(node.handlers) if triggers else None
         arms = []
         for handler in node.handlers:
             start = dict(_merge([before, body]) or before)
             if handler.name:
                 self.bind(start, handler.name)
+            first = len(self.imports)
             end = self.block(handler.body, start, max(guard, CONDITIONAL))
+            if handler is rescuer:
+                rescued = set(self._top_imports(handler.body, first))
+                self.imports[first:] = [i._replace(rescues=triggers) if i.seq in rescued else i
+                                        for i in self.imports[first:]]
             if end is not None and handler.name:
                 end.pop(handler.name, None)  # `except ... as e` unbinds e at the end
             arms.append(end)
@@ -365,6 +379,12 @@ class Scanner:
             end = self.block(node.finalbody, dict(before if result is None else result), guard)
             result = None if result is None else end
         return result
+
+    def _top_imports(self, body: list[ast.stmt], first: int) -> tuple[int, ...]:
+        """The seqs of the imports recorded since `first` by statements directly in `body`
+        (not nested in an `if`, a loop or another `try`)."""
+        lines = {s.lineno for s in body if isinstance(s, (ast.Import, ast.ImportFrom))}
+        return tuple(i.seq for i in self.imports[first:] if i.line in lines and not i.attribute)
 
     def _with(self, node: ast.With | ast.AsyncWith, state: State, guard: int) -> State | None:
         for item in node.items:

@@ -286,3 +286,30 @@ def test_terminal_statements_end_the_module():
     assert [i.module for i in s.imports] == ["sys"]
     s = summ("A = 1\nif cond():\n    raise RuntimeError\nB = 2\n")
     assert {n: c for n, (c, _) in s.names.items()} == {"A": DEFINITE, "B": DEFINITE}
+
+
+def _rescues(source: str) -> dict[str, tuple[str, ...]]:
+    """module -> the modules whose sure failure makes its `except` arm surely run."""
+    imports = summ(source).imports
+    by_seq = {i.seq: i.module for i in imports}
+    return {i.module: tuple(by_seq[s] for s in i.rescues) for i in imports if i.rescues}
+
+
+def test_a_fallback_import_names_the_imports_it_backs_up():
+    source = ("try:\n    import a\n    if x:\n        import b\n    from c import d\n"
+              "except (ValueError, ImportError):\n    import e\n    if y:\n        import f\n"
+              "except Exception:\n    import g\n")
+    # only the first arm that catches ImportError, only imports directly in the body/arm
+    assert _rescues(source) == {"e": ("a", "c")}
+
+
+@pytest.mark.parametrize("source", [
+    "if x:\n    try:\n        import a\n    except ImportError:\n        import b\n",
+    "for _ in y:\n    try:\n        import a\n    except ImportError:\n        import b\n",
+    "try:\n    import a\nexcept ImportError:\n    import b\n    raise\n",
+    "try:\n    try:\n        import a\n    except ImportError:\n        import b\n"
+    "except ImportError:\n    pass\n",
+    "try:\n    import a\nexcept ValueError:\n    import b\n",
+])
+def test_no_rescue_where_the_try_itself_may_not_run_or_the_arm_re_raises(source):
+    assert _rescues(source) == {}
