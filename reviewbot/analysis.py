@@ -23,10 +23,20 @@ from reviewbot.outcomes import (
     root_signature,
     valid_closure,
 )
-from reviewbot.package import DeploymentPackage, deployment_package
+from reviewbot.package import (
+    SITE_ROOT,
+    DeploymentPackage,
+    Installed,
+    PackageNote,
+    Requirements,
+    Site,
+    SiteKey,
+    deployment_package,
+)
 from reviewbot.resolve import ExtensionIndex, SearchPath
 from reviewbot.stdlib import stdlib_for
 from reviewbot.summary import ModuleSummary
+from reviewbot.thirdparty import of_distributions
 from reviewbot.tree import Tree, join
 
 SPLIT_WITH_CHANGES = 256  # cold checks of a PR split over the cores from this many
@@ -44,6 +54,9 @@ class Analysis:
     tree: Tree
     cache: SummaryCache
     third_party: tuple[str, ...] = ()
+    # the wheels each resolution installs, placed in `tree` (see reviewbot.dependencies);
+    # a function with requirements but no site here keeps the names-only rules
+    sites: Mapping[SiteKey, Site] = field(default_factory=dict)
     _search: dict[tuple, SearchPath] = field(default_factory=dict)
     _results: dict[Handler, HandlerResult] = field(default_factory=dict)
     _closures: dict[Handler, Closure] = field(default_factory=dict)
@@ -68,6 +81,21 @@ class Analysis:
                 self.tree, handler.roots, self._projects, vendor=handler.vendor,
                 exports=handler.exports)
         return pkg
+
+    def placed(self, handler: Handler) -> tuple[tuple[Requirements, Site], ...] | None:
+        """The sites installed into the handler's roots, or None when a root's
+        requirements have none (not resolved): then names are only counted present."""
+        requirements = self.package(handler).requirements
+        if not requirements:
+            return None
+        out = []
+        for req in requirements:
+            site = self.sites.get(SiteKey(req.specs, req.constraints, handler.python_version,
+                                          handler.arch))
+            if site is None:
+                return None
+            out.append((req, site))
+        return tuple(out)
 
     def import_roots(self, handler: Handler) -> tuple[str, ...]:
         """The folders whose files the handler may load: its roots and installed folders."""
@@ -106,10 +134,19 @@ class Analysis:
             if self._extensions is None:
                 self._extensions = ExtensionIndex(self.tree)
             pkg = self.package(handler)
-            third = pkg.third_party | frozenset(self.third_party) | frozenset(
-                handler.layer_modules)
+            third, installed = pkg.third_party, pkg.installed
+            placed = self.placed(handler)
+            unread = () if placed is not None else tuple(
+                spec for req in pkg.requirements for spec in req.specs)
+            if placed is not None:  # the wheels' own files, and names only where none
+                third = of_distributions(d for req, site in placed
+                                         for d in (*site.no_wheel, *req.unresolvable))
+                installed += tuple(Installed(req.into, site.folder, site.names, site.folder)
+                                   for req, site in placed)
+            third = third | frozenset(self.third_party) | frozenset(handler.layer_modules)
             sp = SearchPath(self.tree, handler.roots, third, self._extensions, self._probes,
-                            self._submodules, pkg.installed, stdlib_for(handler.python_version))
+                            self._submodules, installed, stdlib_for(handler.python_version),
+                            unread)
             self._search[key] = sp
         return sp
 
@@ -136,9 +173,27 @@ class Analysis:
         traces = self._traces.setdefault(handler.python_version, {})
         result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
                                traces)
+        # what installed packages warn of inside themselves is theirs to fix, not the PR's
+        result.warnings[:] = [w for w in result.warnings if not w.path.startswith(SITE_ROOT)]
         result.warnings.extend(Finding(handler.name, note.path, note.line, "unknown", note.message)
-                               for note in self.package(handler).notes)
+                               for note in (*self.package(handler).notes,
+                                            *self._site_notes(handler)))
         return result
+
+    def _site_notes(self, handler: Handler) -> list[PackageNote]:
+        placed = self.placed(handler) or ()
+        pkg = self.package(handler)
+        source = pkg.files[0] if pkg.files else handler.source
+        label = f"python{handler.python_version[0]}.{handler.python_version[1]} / " \
+                f"{'aarch64' if handler.arch == 'arm64' else 'x86_64'}"
+        notes = [PackageNote(source, 1, f"no wheel of {dist} for {label}: the build must "
+                                        f"compile it, and its names are not checked")
+                 for _, site in placed for dist in site.no_wheel]
+        notes += [PackageNote(source, 1, f"{dist} is a URL requirement: reviewbot reads "
+                                         f"packages only from the configured index, so its "
+                                         f"names are not checked")
+                  for req, _ in placed for dist in req.unresolvable]
+        return notes
 
     def closures(self, handlers: list[Handler],
                  changed: frozenset[str] | set[str] = frozenset(),
@@ -235,6 +290,7 @@ class Analysis:
             # the build files read decide what is installed: their contents are in the key
             signatures += [self.tree.blobs.get(p, "") for p in pkg.files]
             signatures.append(repr(pkg.installed))
+            signatures.append(repr(self.placed(handler)))
             key = self._keys[handler] = outcome_key(handler, self.third_party, signatures)
         return key
 

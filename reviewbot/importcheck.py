@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from reviewbot.checkresult import HandlerResult
-from reviewbot.model import CONFIG_PATH, Finding, Handler
+from reviewbot.model import Finding, Handler
 from reviewbot.modulestate import (
     DONE,
     FAILED,
@@ -58,6 +58,7 @@ from reviewbot.summary import (
     ModuleSummary,
     module_dunders,
 )
+from reviewbot.wording import lambda_message, partial_attribute, why_only_a_warning
 
 SummaryProvider = Callable[[str, tuple[int, int]], ModuleSummary]
 
@@ -149,13 +150,7 @@ class HandlerCheck:
     # -- reporting --------------------------------------------------------------------
 
     def wrap(self, message: str, exc_type: str = "ImportError") -> str:
-        if exc_type != "ImportError":
-            message = f"{exc_type}: {message}"
-        if self.at_call is not None:
-            return f"{message} (raised when {self.at_call}() runs)"
-        if exc_type != "ImportError":
-            return message
-        return f"Unable to import module '{self.handler.module_path}': {message}"
+        return lambda_message(self.handler.module_path, message, exc_type, self.at_call)
 
     def report(self, error: bool, path: str, line: int, kind: str, message: str, origin: str = "",
                log: bool = True) -> None:
@@ -167,14 +162,6 @@ class HandlerCheck:
         self._seen.add(key)
         finding = Finding(self.handler.name, path, line, kind, message)
         (self.errors if error else self.warnings).append(finding)
-
-    def unknown_layers(self) -> str:
-        """Why a missing module is only a warning: the layers that may provide it."""
-        names = self.handler.unknown_layers
-        if not names:
-            return " (some of this function's layers are not in the repository)"
-        return (f" (unless layer {', '.join(names)} provides it: say what it provides under "
-                f"`layers:` in {CONFIG_PATH})")
 
     def statement_failed(self, owner: ModuleState, imp: Import, exc: ImportFailure) -> None:
         if imp.guard == CAUGHT:
@@ -232,9 +219,10 @@ class HandlerCheck:
             self.report(False, path, line, exc.kind,
                         self.wrap(exc.message, exc.exc_type) + " (on some paths only)", log=False)
             return
-        if exc.external and not self.handler.complete:
+        if exc.external and (not self.handler.complete or self.search.unread):
             self.report(False, path, line, exc.kind,
-                        self.wrap(exc.message, exc.exc_type) + self.unknown_layers(), log=False)
+                        self.wrap(exc.message, exc.exc_type)
+                        + why_only_a_warning(self.handler, self.search.unread), log=False)
             return
         self.report(True, path, line, exc.kind, self.wrap(exc.message, exc.exc_type), log=False)
 
@@ -435,16 +423,6 @@ class HandlerCheck:
         raise ImportFailure("missing-name", f"cannot import name '{name}' from "
                                             f"'{source.name}' {table.location(module)}")
 
-    def partial_attribute(self, source: ModuleState, name: str) -> ImportFailure:
-        """The AttributeError of a partially initialised module, as the function's version
-        words it (3.13 names the module's file)."""
-        where = f" from '{source.ref.path}'" if self.version >= (3, 13) and source.ref.path \
-            else ""
-        return ImportFailure("circular-import",
-                             f"partially initialized module '{source.name}'{where} has no "
-                             f"attribute '{name}' (most likely due to a circular import)",
-                             exc_type="AttributeError")
-
     def attribute(self, module: str, name: str) -> None:
         """`m.name` read while the importer runs, `m` bound by `import m` or `from p import
         m`: the AttributeError CPython raises when `m` is a module of the repository that
@@ -467,7 +445,7 @@ class HandlerCheck:
                 self.search.find(f"{source.name}.{name}", source.ref), NotFound):
             return
         if running:
-            raise self.partial_attribute(source, name)
+            raise partial_attribute(source.name, source.ref.path, name, self.version)
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 
@@ -579,7 +557,7 @@ class HandlerCheck:
         if bound is not None:
             return bound
         if source.status == RUNNING:
-            raise self.partial_attribute(source, name)
+            raise partial_attribute(source.name, source.ref.path, name, self.version)
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 

@@ -50,6 +50,8 @@ class Handler:
     # True when nothing set the runtime and the documented default (DEFAULT_RUNTIME, or
     # the config's top-level `runtime`) is assumed: the output says so
     runtime_default: bool = False
+    # The function's Architectures: x86_64 or arm64 (which wheels its build installs)
+    arch: str = "x86_64"
 
     @property
     def runtime_label(self) -> str:

@@ -35,6 +35,7 @@ ENGINE_SOURCES = (
     "summary",
     "thirdparty.py",
     "tree.py",
+    "wording.py",
 )
 
 

@@ -48,6 +48,40 @@ class PackageNote:
 
 
 @dataclass(frozen=True)
+class Requirements:
+    """The distributions a build pip-installs into one import root, as a resolver reads
+    them: requirement strings and the `-c` constraints that pin them."""
+
+    into: str
+    specs: tuple[str, ...]
+    constraints: tuple[str, ...] = ()
+    unresolvable: tuple[str, ...] = ()  # URL requirements: never sent to a resolver
+
+
+# Where the check's tree holds the wheels of each resolution (see reviewbot.dependencies).
+SITE_ROOT = ".reviewbot-site"
+
+
+@dataclass(frozen=True)
+class SiteKey:
+    """What decides the wheels a build installs into one import root."""
+
+    specs: tuple[str, ...]
+    constraints: tuple[str, ...]
+    python: tuple[int, int]
+    arch: str = "x86_64"
+
+
+@dataclass(frozen=True)
+class Site:
+    """The wheels resolved for a SiteKey, their files placed in the tree at `folder`."""
+
+    folder: str
+    names: frozenset[str]  # the top-level import names the wheels install
+    no_wheel: tuple[str, ...] = ()  # distributions with no wheel: present, names guessed
+
+
+@dataclass(frozen=True)
 class DeploymentPackage:
     """The installed contents of one function's import roots."""
 
@@ -55,6 +89,7 @@ class DeploymentPackage:
     installed: tuple[Installed, ...] = ()
     notes: tuple[PackageNote, ...] = ()
     files: tuple[str, ...] = ()  # build files read: they change the package
+    requirements: tuple[Requirements, ...] = ()
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -82,6 +117,30 @@ class _Collector:
         self.notes: list[PackageNote] = []
         self.files: list[str] = []
         self.seen: set[str] = set()
+        self.specs: dict[str, dict[str, None]] = {}  # into -> requirement strings
+        self.constraints: dict[str, dict[str, None]] = {}
+        self.unresolvable: dict[str, dict[str, None]] = {}
+
+    def spec(self, req: RequirementLine, into: str) -> None:
+        if req.spec:
+            self.specs.setdefault(into, {})[req.spec] = None
+        elif req.dist:
+            self.unresolvable.setdefault(into, {})[req.dist] = None
+
+    def constraint_file(self, path: str, into: str) -> None:
+        """`-c`: only its distribution pins count (its paths install nothing)."""
+        if path not in self.tree:
+            return
+        self.files.append(path)
+        parsed = parse_requirements_file(path, self.tree.read(path).decode("utf-8", "replace"))
+        for req in parsed.requirements:
+            if req.spec:
+                self.constraints.setdefault(into, {})[req.spec] = None
+
+    def requirements(self) -> tuple[Requirements, ...]:
+        return tuple(Requirements(into, tuple(specs), tuple(self.constraints.get(into, ())),
+                                  tuple(self.unresolvable.get(into, ())))
+                     for into, specs in self.specs.items())
 
     def dist(self, name: str) -> None:
         self.modules.update(modules_of(name))
@@ -97,10 +156,13 @@ class _Collector:
         folder = path.rpartition("/")[0] or "."
         for inc in parsed.includes:
             self.requirements_file(normalize(join(folder, inc)), into)
+        for con in parsed.constraints:
+            self.constraint_file(normalize(join(folder, con)), into)
         for req in parsed.requirements:
             if req.local is None:
                 if req.dist:
                     self.dist(req.dist)
+                    self.spec(req, into)
                 continue
             target = _project_folder(self.tree, req, (folder, into, "."))
             if target is None:
@@ -159,6 +221,7 @@ class _Collector:
                         continue
                 if req.dist:
                     self.dist(req.dist)
+                    self.spec(req, into)
 
     def vendor(self, folder: str, into: str) -> None:
         """A folder whose contents the build copies into `into` as they are."""
@@ -215,4 +278,5 @@ def deployment_package(tree: Tree, roots: tuple[str, ...],
         collector.dependencies(specs, code, code, manifest, 0)
     return DeploymentPackage(
         ThirdParty(frozenset(collector.modules), tuple(sorted(collector.guessed))),
-        tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)))
+        tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)),
+        collector.requirements())

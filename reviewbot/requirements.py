@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _DIRECT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*@\s*(\S+)")
+_HASH = re.compile(r"\s--hash[=\s]\S+")
 _OPTION = re.compile(r"^(-r|--requirement|-c|--constraint|-e|--editable)(?:\s*=\s*|\s+|(?=\S))(.*)$")
 
 
@@ -28,12 +29,14 @@ class RequirementLine:
     dist: str | None = None
     local: str | None = None  # the path as written, `file:` taken off
     editable: bool = False
+    spec: str = ""  # the requirement as a resolver reads it (`--hash` options taken off)
 
 
 @dataclass(frozen=True)
 class RequirementsFile:
     requirements: tuple[RequirementLine, ...]
     includes: tuple[str, ...]  # `-r` targets as written, relative to this file
+    constraints: tuple[str, ...] = ()  # `-c` targets as written, relative to this file
 
 
 def local_target(spec: str) -> str | None:
@@ -70,13 +73,17 @@ def _requirement(source: str, number: int, spec: str, editable: bool) -> Require
     if "://" in spec:
         return None
     name = _NAME.match(spec)
-    return RequirementLine(source, number, name.group(1), None, editable) if name else None
+    if not name:
+        return None
+    return RequirementLine(source, number, name.group(1), None, editable,
+                           _HASH.sub("", spec).strip())
 
 
 def parse_requirements_file(source: str, text: str) -> RequirementsFile:
     """The requirements and `-r` includes of one requirements file."""
     requirements: list[RequirementLine] = []
     includes: list[str] = []
+    constraints: list[str] = []
     for number, raw in enumerate(_logical_lines(text), start=1):
         line = re.split(r"(?:^|\s)#", raw, maxsplit=1)[0].strip()  # pip's comment rule
         if not line:
@@ -89,6 +96,7 @@ def parse_requirements_file(source: str, text: str) -> RequirementsFile:
                 includes.append(value)
                 continue
             if flag in ("-c", "--constraint"):
+                constraints.append(value)
                 continue
             line, editable = value, True
         elif line.startswith("-"):
@@ -96,7 +104,7 @@ def parse_requirements_file(source: str, text: str) -> RequirementsFile:
         req = _requirement(source, number, line, editable)
         if req is not None:
             requirements.append(req)
-    return RequirementsFile(tuple(requirements), tuple(includes))
+    return RequirementsFile(tuple(requirements), tuple(includes), tuple(constraints))
 
 
 def _logical_lines(text: str) -> list[str]:

@@ -68,8 +68,11 @@ class SearchPath:
     def __init__(self, tree: Tree, roots: tuple[str, ...], third_party: Container[str],
                  extensions: ExtensionIndex, probes: dict | None = None,
                  submodules: dict | None = None, installed: tuple[Installed, ...] = (),
-                 stdlib: StdlibVersion | None = None):
+                 stdlib: StdlibVersion | None = None, unread: tuple[str, ...] = ()):
         self.tree = tree
+        # requirements whose packages were not read (not resolved): a top-level module
+        # nothing provides may be theirs, so its absence is only a warning
+        self.unread = unread
         self.stdlib = stdlib  # the function's version's standard library, if known
         self.roots = tuple(r for r in roots if tree.isdir(r))
         # sys.path entries, each a group of folders merged into one directory, the first

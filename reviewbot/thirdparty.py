@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterable
 
 STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
@@ -120,6 +121,17 @@ def normalize_dist(name: str) -> str:
 def modules_of(dist: str) -> tuple[str, ...]:
     key = normalize_dist(dist)
     return DIST_TO_MODULES.get(key, (key,))
+
+
+def of_distributions(dists: Iterable[str]) -> ThirdParty:
+    """The import names of distributions known only by name: the table's, else guessed."""
+    modules: set[str] = set()
+    guessed: set[str] = set()
+    for name in dists:
+        modules.update(modules_of(name))
+        if normalize_dist(name) not in DIST_TO_MODULES:
+            guessed.add(re.sub(r"[-_.]", "", name).lower())
+    return ThirdParty(frozenset(modules), tuple(sorted(guessed)))
 
 
 class ThirdParty:

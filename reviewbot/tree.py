@@ -95,3 +95,20 @@ class Tree:
         """Drop read contents (they are only needed until summarised)."""
         for p in paths:
             self._contents.pop(p, None)
+
+
+def overlay(base: Tree, files: Mapping[str, bytes]) -> Tree:
+    """`base` with more files: paths of `files` not in `base` (installed packages, placed
+    in folders of their own)."""
+    if not files:
+        return base
+    blobs = dict(base.blobs)
+    blobs.update((p, blob_id(c)) for p, c in files.items())
+
+    def reader(paths: list[str]) -> Mapping[str, bytes]:
+        mine = [p for p in paths if p not in files]
+        out = dict(base.read_many(mine)) if mine else {}
+        out.update((p, files[p]) for p in paths if p in files)
+        return out
+
+    return Tree(blobs, reader, name=base.name)
