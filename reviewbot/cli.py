@@ -6,6 +6,7 @@ Exit codes: 0 no import error, 1 at least one error, 2 usage, configuration or g
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--all", action="store_true", help="check every handler, not only the "
                    "affected ones")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--offline", action="store_true",
+                   help="do not resolve or fetch third-party packages (also "
+                        "REVIEWBOT_OFFLINE=1): their names are then not checked")
     c.add_argument("--fix", action="store_true",
                    help="write the suggested __init__.py exports into the working tree "
                         "(nothing is committed; re-run check after committing)")
@@ -119,10 +123,17 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
 
 
 def cmd_check(args) -> int:
+    from reviewbot.cache import default_cache_dir
+    from reviewbot.dependencies.sites import OFFLINE_NOTE, default_installer, offline
     from reviewbot.localrun import check_repo
     from reviewbot.render import to_json, to_markdown, to_text
 
-    report = check_repo(args.repo, args.base, args.head, check_all=args.all)
+    no_network = args.offline or offline()
+    installer = None if no_network else default_installer(default_cache_dir())
+    report = check_repo(args.repo, args.base, args.head, check_all=args.all,
+                        installer=installer)
+    if no_network:
+        report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
     if args.format == "json":
         print(to_json(report))
     elif args.format == "markdown":

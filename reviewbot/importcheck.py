@@ -31,6 +31,7 @@ from reviewbot.modulestate import (
     SilentFailure,
     absolute_name,
 )
+from reviewbot.package import SITE_ROOT
 from reviewbot.replay import (
     VARIANTS,
     FailureEvent,
@@ -258,7 +259,14 @@ class HandlerCheck:
         if not parent_name:
             self.log.tops.append((dotted, ref))  # found or not, a replay relies on it
         if isinstance(ref, NotFound):
-            raise ImportFailure("missing-module", ref.message, ref.external)
+            if parent is None or parent.summary is None or parent.closed:  # not source
+                raise ImportFailure("missing-module", ref.message, ref.external)
+            # no file, but the parent may make it (six.moves: a meta path hook)
+            if self.context != CAUGHT:
+                self.report(False, parent.ref.path or self.handler.source, 1, "unknown",
+                            f"'{dotted}' is no file, but '{parent_name}' may create it as "
+                            f"it runs ({parent.why_open()}): not checked", origin=dotted)
+            ref = ModuleRef(dotted, EXTERNAL, None, True, ())
         if parent is not None:
             self.edge(dotted, parent_name)
             # No ref is logged for the parent: a replay of this load happens here too,
@@ -362,10 +370,13 @@ class HandlerCheck:
         return True
 
     def execute(self, mod: ModuleState) -> None:
+        # an installed package's functions are its own (often optional) business
+        own = not (mod.ref.path or "").startswith(SITE_ROOT)
         for imp in mod.summary.imports:
             if imp.scope == CALL:
-                self.deferred.append((mod, imp))
-                self.log.deferred.append((mod, imp))
+                if own:
+                    self.deferred.append((mod, imp))
+                    self.log.deferred.append((mod, imp))
                 continue
             mod.paused_at = imp.seq
             if imp.rescues and not mod.raised.isdisjoint(imp.rescues):

@@ -13,6 +13,7 @@ from reviewbot.review import HandlerSet, find_handlers, review
 from reviewbot.tree import Tree
 
 if TYPE_CHECKING:  # libcst is imported only when fixes are asked for
+    from reviewbot.dependencies.sites import Installer
     from reviewbot.fixes import Suggestion
 
 
@@ -35,8 +36,10 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
 
 
 def check_repo(path: str, base: str | None = None, head: str | None = None, *,
-               check_all: bool = False, cache: SummaryCache | None = None) -> Report:
-    """Review `head` against its merge base with `base` (default: the default branch)."""
+               check_all: bool = False, cache: SummaryCache | None = None,
+               installer: Installer | None = None) -> Report:
+    """Review `head` against its merge base with `base` (default: the default branch),
+    reading the functions' third-party packages through `installer` when given."""
     repo = GitRepo(path)
     refs = resolve_refs(repo, base, head)
     trees: dict[str, Tree] = {}  # by commit: the base tip is usually the merge base too
@@ -56,7 +59,7 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         head_tree, changed = repo.tree_after(base_tree, refs.merge_base, refs.head)
     return review(base=base_tree, head=head_tree, changed=changed, config=config,
                   cache=cache, check_all=check_all,
-                  base_name=refs.merge_base, head_name=refs.head)
+                  base_name=refs.merge_base, head_name=refs.head, installer=installer)
 
 
 def list_handlers(path: str, ref: str | None = None) -> HandlerSet:

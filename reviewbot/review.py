@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
@@ -25,6 +26,9 @@ from reviewbot.model import (
 )
 from reviewbot.outcomes import Closure
 from reviewbot.tree import Tree
+
+if TYPE_CHECKING:  # an adapter: the review is given one, never builds it
+    from reviewbot.dependencies.sites import Installer
 
 
 @dataclass
@@ -70,15 +74,21 @@ def review(
     head_handlers: HandlerSet | None = None,
     base_name: str = "",
     head_name: str = "",
+    installer: Installer | None = None,
 ) -> Report:
-    """Review the change from `base` (the merge base) to `head`."""
+    """Review the change from `base` (the merge base) to `head`. With an `installer`, the
+    functions' third-party packages are resolved and read (see reviewbot.dependencies)."""
     head_set = head_handlers or find_handlers(head, config)
     base_set = base_handlers or _base_handlers(base, config, changed, head_set)
     base_by_name = {h.name: h for h in base_set.handlers}
     changed_paths = set(changed)
 
-    before = Analysis(base, cache, config.third_party)
-    after = Analysis(head, cache, config.third_party)
+    base_sites, head_sites = {}, {}
+    if installer is not None:
+        base, base_sites = installer.install(base, base_set.handlers)
+        head, head_sites = installer.install(head, head_set.handlers)
+    before = Analysis(base, cache, config.third_party, base_sites)
+    after = Analysis(head, cache, config.third_party, head_sites)
     head_closures = after.closures(list(head_set.handlers), changed_paths)
     base_closures = _base_closures(before, after, head_set.handlers, base_by_name,
                                    changed_paths)
@@ -102,7 +112,7 @@ def review(
         checklist=config.checklist,
         base=base_name,
         head=head_name,
-        notes=tuple(head_set.warnings),
+        notes=(*head_set.warnings, *(installer.notes if installer is not None else ())),
     )
 
 

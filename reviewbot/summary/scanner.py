@@ -37,12 +37,13 @@ _DEEP_HINT = re.compile(rb"\n[ \t]+(?:import|from|global)[ \t]")
 _INNER_LINE = re.compile(r"\n[ \t]+(?:(?:from[ \t]+[\w.]+[ \t]+)?import|global)[ \t]")
 _OPENERS = re.compile(
     r"\bglobals\(\)|\bvars\(\)|sys\.modules\[__name__\]|setattr\(sys\.modules|"
-    r"__dict__\.update\(|^exec\(|^\s*__path__\s*(?:=|\+=)|extend_path\(",
+    r"__dict__\.update\(|^exec\(|^\s*__path__\s*(?:=|\+=)|extend_path\(|"
+    r"sys\.meta_path\.(?:append|insert)\(",
     re.M,
 )
 # Each alternative of _OPENERS holds one of these: where none is, it cannot match.
 _OPENER_WORDS = ("globals()", "vars()", "sys.modules", "__dict__.update(", "exec(",
-                 "__path__", "extend_path(")
+                 "__path__", "extend_path(", "sys.meta_path")
 
 
 def needs_text_scan(source: bytes) -> bool:

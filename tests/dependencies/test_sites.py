@@ -47,12 +47,37 @@ def links(tmp_path_factory):
                                           "oldweb/urls.py": "def quote(s):\n    return s\n"})
     build_wheel(folder, "webapp", "1.0", {"webapp/__init__.py":
                                           "from oldweb.urls import url_quote\n"}, ("oldweb",))
+    build_wheel(folder, "sixish", "1.0", {"sixish.py": SIXISH})
+    build_wheel(folder, "optdeps", "1.0", {"optdeps/__init__.py":
+                                           "def fast():\n    import not_installed_zz\n"})
     name, data = _extension(require("3.12"))
     build_wheel(folder, "fastbisect", "1.0", {"fastbisect/__init__.py": "",
                                               f"fastbisect/{name}": data},
                 tag="cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64")
     return folder
 
+
+# six's way: a meta path hook makes `sixish.moves`, which is no file
+SIXISH = """import importlib.abc, importlib.util, sys, types
+__path__ = []
+
+
+class _Hook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name == __name__ + ".moves":
+            return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        module = types.ModuleType(spec.name)
+        module.urllib = 1
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.append(_Hook())
+"""
 
 # (id, requirements, app source, runtime)
 CASES = [
@@ -66,6 +91,9 @@ CASES = [
     ("drift-inside-a-dependency", "webapp\n", "import webapp\n", "3.12"),
     ("drift-pinned-away", "webapp\noldweb<3\n", "import webapp\n", "3.12"),
     ("compiled-module", "fastbisect\n", "from fastbisect import _bisect\n", "3.12"),
+    ("module-made-by-a-meta-path-hook", "sixish\n", "from sixish.moves import urllib\n",
+     "3.12"),
+    ("optional-import-inside-a-package-function", "optdeps\n", "import optdeps\n", "3.12"),
     ("own-file-wins", "py-widgets\n", "from widgets import MINE\n", "3.12"),
     ("installed-package-beats-own-module", "py-widgets\n", "from widgets import MINE\n", "3.12"),
 ]
