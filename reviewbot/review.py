@@ -83,10 +83,13 @@ def review(
     base_by_name = {h.name: h for h in base_set.handlers}
     changed_paths = set(changed)
 
-    base_sites, head_sites = {}, {}
+    base_sites, head_sites, notes = {}, {}, ()
     if installer is not None:
-        base, base_sites = installer.install(base, base_set.handlers)
-        head, head_sites = installer.install(head, head_set.handlers)
+        placed_base = installer.install(base, base_set.handlers)
+        placed_head = installer.install(head, head_set.handlers)
+        base, base_sites = placed_base.tree, placed_base.sites
+        head, head_sites = placed_head.tree, placed_head.sites
+        notes = tuple(dict.fromkeys((*placed_base.notes, *placed_head.notes)))
     before = Analysis(base, cache, config.third_party, base_sites)
     after = Analysis(head, cache, config.third_party, head_sites)
     head_closures = after.closures(list(head_set.handlers), changed_paths)
@@ -112,7 +115,7 @@ def review(
         checklist=config.checklist,
         base=base_name,
         head=head_name,
-        notes=(*head_set.warnings, *(installer.notes if installer is not None else ())),
+        notes=(*head_set.warnings, *notes),
     )
 
 

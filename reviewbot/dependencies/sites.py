@@ -26,17 +26,28 @@ from reviewbot.package import SITE_ROOT, Site, SiteKey, deployment_package
 from reviewbot.tree import Tree, overlay
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A tree with the functions' wheels in it, where each resolution lies, and what kept
+    some functions' third-party names unchecked."""
+
+    tree: Tree
+    sites: dict[SiteKey, Site]
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class Installer:
-    """Resolves, fetches and reads wheels for the handlers of a tree."""
+    """Resolves, fetches and reads wheels for the handlers of a tree. Kept by a worker
+    between jobs: the sites it placed (by what decides them) and the wheels it read are
+    reused, a bounded number of each; failures are tried again next time."""
 
     resolver: Resolver
     store: WheelStore
-    notes: list[str] = field(default_factory=list)  # what kept names unchecked, once each
     _contents: LRUCache = field(default_factory=lambda: LRUCache(maxsize=512))
-    _sites: dict[SiteKey, tuple[Site, dict[str, bytes]] | None] = field(default_factory=dict)
+    _sites: LRUCache = field(default_factory=lambda: LRUCache(maxsize=256))
 
-    def install(self, tree: Tree, handlers: Iterable[Handler]) -> tuple[Tree, dict[SiteKey, Site]]:
+    def install(self, tree: Tree, handlers: Iterable[Handler]) -> Placed:
         """The tree with the handlers' wheels added, and where each resolution lies."""
         projects: dict = {}
         keys: dict[SiteKey, None] = {}
@@ -46,33 +57,33 @@ class Installer:
                 keys[SiteKey(req.specs, req.constraints, h.python_version, h.arch)] = None
         files: dict[str, bytes] = {}
         sites: dict[SiteKey, Site] = {}
+        notes: dict[str, None] = {}
         for key in keys:
-            if key not in self._sites:  # a base and a head mostly share them
-                self._sites[key] = self._site(key)
-            placed = self._sites[key]
+            placed = self._sites.get(key)  # a base and a head mostly share them
+            if placed is None:
+                placed = self._site(key, notes)
+                if placed is not None:
+                    self._sites[key] = placed
             if placed is not None:
                 sites[key] = placed[0]
                 files.update(placed[1])
-        return overlay(tree, files), sites
+        return Placed(overlay(tree, files), sites, tuple(notes))
 
-    def _note(self, message: str) -> None:
-        if message not in self.notes:
-            self.notes.append(message)
-
-    def _site(self, key: SiteKey) -> tuple[Site, dict[str, bytes]] | None:
+    def _site(self, key: SiteKey, notes: dict[str, None]
+              ) -> tuple[Site, dict[str, bytes]] | None:
         target = Target(key.python, key.arch)
         resolution = self.resolver.resolve(key.specs, target, key.constraints)
         if resolution.error is not None:
-            self._note(f"third-party names were not checked for some functions: "
-                       f"resolving {', '.join(key.specs)[:200]} for {target.label} failed: "
-                       f"{resolution.error}")
+            notes[f"third-party names were not checked for some functions: resolving "
+                  f"{', '.join(key.specs)[:200]} for {target.label} failed: "
+                  f"{resolution.error}"] = None
             return None
         contents: list[WheelContents] = []
         for wheel in resolution.wheels:
             try:
                 contents.append(self._read(self.store.get(wheel)))
             except (FetchError, WheelError) as exc:
-                self._note(f"third-party names were not checked for some functions: {exc}")
+                notes[f"third-party names were not checked for some functions: {exc}"] = None
                 return None
         digest = hashlib.sha256("\n".join(sorted(w.sha256 for w in resolution.wheels))
                                 .encode()).hexdigest()[:16]

@@ -140,9 +140,9 @@ def engine(tmp: Path, links: Path, requirements: str, files: dict[str, str], ver
     tree = Tree.from_files({"fn/requirements.txt": requirements, **files})
     index = IndexConfig(find_links=(str(links),), no_index=True)
     installer = Installer(Resolver(tmp / "cache", index), WheelStore(tmp / "wheels", index))
-    tree, sites = installer.install(tree, [handler])
-    assert installer.notes == []
-    return Analysis(tree, SummaryCache(disk=False), sites=sites).check(handler)
+    placed = installer.install(tree, [handler])
+    assert placed.notes == ()
+    return Analysis(placed.tree, SummaryCache(disk=False), sites=placed.sites).check(handler)
 
 
 @pytest.mark.parametrize("case_id, requirements, app, version", CASES, ids=[c[0] for c in CASES])
@@ -167,15 +167,15 @@ def _check(tmp: Path, links: Path, files: dict[str, str], index: IndexConfig | N
     index = index or IndexConfig(find_links=(str(links),), no_index=True)
     installer = Installer(Resolver(tmp / "cache", index, http_timeout="1"),
                           WheelStore(tmp / "wheels", index))
-    tree, sites = installer.install(Tree.from_files(files), [h])
-    return Analysis(tree, SummaryCache(disk=False), sites=sites).check(h), installer
+    placed = installer.install(Tree.from_files(files), [h])
+    return Analysis(placed.tree, SummaryCache(disk=False), sites=placed.sites).check(h), placed
 
 
 def test_no_wheel_for_the_architecture_is_a_warning_and_the_rest_is_checked(tmp_path, links):
     files = {"fn/requirements.txt": "fastbisect\nbeta==1.0\n",
              "fn/app.py": "import fastbisect\nfrom beta_mod import C\n" + H}
-    result, installer = _check(tmp_path, links, files, runtime="python3.12", arch="arm64")
-    assert installer.notes == []
+    result, placed = _check(tmp_path, links, files, runtime="python3.12", arch="arm64")
+    assert placed.notes == ()
     assert [(w.path, w.message) for w in result.warnings] == [
         ("fn/requirements.txt", "no wheel of fastbisect for python3.12 / aarch64: the build "
                                 "must compile it, and its names are not checked")]
@@ -187,8 +187,8 @@ def test_no_wheel_for_the_architecture_is_a_warning_and_the_rest_is_checked(tmp_
 def test_a_url_requirement_is_never_fetched_and_says_so(tmp_path, links):
     files = {"fn/requirements.txt": "evil @ https://unknown-host.invalid/evil-1.0.whl\ngamma\n",
              "fn/app.py": "import evil\nimport gamma\n" + H}
-    result, installer = _check(tmp_path, links, files, runtime="python3.12")
-    assert installer.notes == [] and result.errors == []
+    result, placed = _check(tmp_path, links, files, runtime="python3.12")
+    assert placed.notes == () and result.errors == []
     assert [w.message for w in result.warnings] == [
         "evil is a URL requirement: reviewbot reads packages only from the configured index, "
         "so its names are not checked"]
@@ -198,7 +198,7 @@ def test_an_unreachable_index_falls_back_to_names_only_with_one_note(tmp_path, l
     files = {"fn/requirements.txt": "beta==1.0\n",
              "fn/app.py": "from beta_mod import C\nimport beta\n" + H}
     dead = IndexConfig(default="http://127.0.0.1:9/simple")
-    result, installer = _check(tmp_path, links, files, dead, runtime="python3.12")
+    result, placed = _check(tmp_path, links, files, dead, runtime="python3.12")
     assert result.errors == []  # never a false error: the old rules, names counted present
-    [note] = installer.notes
+    [note] = placed.notes
     assert note.startswith("third-party names were not checked for some functions")

@@ -36,8 +36,9 @@ from reviewbot.app.github.content import (
 )
 from reviewbot.app.job import checks, comment, reviewer
 from reviewbot.app.queue.job import Job
-from reviewbot.cache import SummaryCache
+from reviewbot.cache import SummaryCache, default_cache_dir
 from reviewbot.config import Config, ConfigError, lenient_check_name, load_config
+from reviewbot.dependencies.sites import Installer, default_installer, offline
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.render import to_markdown
 from reviewbot.review import review
@@ -112,6 +113,7 @@ class Runner:
         self._bot_login = settings.bot_login
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reviewbot-analysis")
         self._summaries: SummaryCache | None = None
+        self._installer: Installer | None = None
         self.outcomes: list[Outcome] = []  # the recent ones, newest last
 
     # -- clients ----------------------------------------------------------------------------
@@ -323,9 +325,13 @@ class Runner:
             # resident: parsing workers forked by a forkserver, never by this threaded
             # process, and kept between jobs
             self._summaries = SummaryCache(disk=self.disk_cache, resident=True)
+            # third-party packages resolved and read here, in the worker, never in the web
+            # process; kept on disk (and the last ones in memory) between jobs
+            if self.disk_cache and not offline():
+                self._installer = default_installer(default_cache_dir())
         return review(base=ctx.base_tree, head=ctx.head_tree, changed=ctx.changed,
                       config=ctx.config, cache=self._summaries, base_name=ctx.merge_base,
-                      head_name=ctx.job.head_sha)
+                      head_name=ctx.job.head_sha, installer=self._installer)
 
     async def _publish_check(self, ctx: _Context) -> None:
         """The suggestions as a review where they fit the diff, then the check run with
