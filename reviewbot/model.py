@@ -87,6 +87,7 @@ class Handler:
             "paths": list(self.paths),
             "runtime": self.runtime,
             "runtime_default": self.runtime_default,
+            "architecture": self.arch,
             "source": self.source,
             "line": self.line,
             "complete": self.complete,

@@ -47,6 +47,14 @@ def local_path(base: str, rel: str) -> str | None:
     return None if path == ".." or path.startswith("../") else path
 
 
+def architecture(value: object) -> str:
+    """x86_64 or arm64 from `Architectures` (a list; with Globals the function's own comes
+    last), Serverless' `architecture` or Terraform's `architectures`; x86_64 by default."""
+    if isinstance(value, list | tuple):
+        value = value[-1] if value else None
+    return "arm64" if isinstance(value, str) and value.strip().lower() == "arm64" else "x86_64"
+
+
 def is_python(runtime: str) -> bool:
     return runtime.startswith("python")
 

@@ -17,6 +17,7 @@ from reviewbot.discovery import cfnyaml
 from reviewbot.discovery.common import (
     Found,
     Layer,
+    architecture,
     dirname,
     is_python,
     layer_paths,
@@ -280,6 +281,7 @@ class Template:
             source=self.path, line=line, complete=complete and lr.complete,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
             environment=self.environment(props), exports=exports, runtime_default=default,
+            arch=architecture(self.value(props.get("Architectures"))),
         ))
 
     def environment(self, props: dict) -> tuple[tuple[str, str], ...]:

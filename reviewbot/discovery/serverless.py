@@ -19,6 +19,7 @@ from reviewbot.discovery import cfnyaml
 from reviewbot.discovery.common import (
     Found,
     Layer,
+    architecture,
     dirname,
     is_python,
     layer_paths,
@@ -267,6 +268,8 @@ class Config:
             layer_modules=lr.modules, unknown_layers=lr.unknown,
             environment=self.environment(provider, spec), vendor=vendor, exports=exports,
             runtime_default=default,
+            arch=architecture(self.get(spec, "architecture") or self.get(provider,
+                                                                          "architecture")),
         ))
 
     def requirements_options(self, pyreq: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -81,7 +81,7 @@ def test_cli_json_shape():
     )
     assert discover_cli_json(d) == {
         "handlers": [{"name": "f", "handler": "a.b", "root": "src", "paths": ["l/python"],
-                      "runtime": DEFAULT_RUNTIME, "runtime_default": False,
+                      "runtime": DEFAULT_RUNTIME, "runtime_default": False, "architecture": "x86_64",
                       "source": "template.yaml", "line": 3,
                       "complete": True, "layer_modules": [], "unknown_layers": []}],
         "unresolved": [],

@@ -14,7 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reviewbot.discovery.common import Found, Layer, is_python, layer_paths, map_layer, skipped
+from reviewbot.discovery.common import (
+    Found,
+    Layer,
+    architecture,
+    is_python,
+    layer_paths,
+    map_layer,
+    skipped,
+)
 from reviewbot.discovery.terraform.hcl import REPO, Ref, Scope, Unknown, repo_path, shown
 from reviewbot.discovery.terraform.modules import (
     Block,
@@ -127,11 +135,12 @@ class Terraform:
         env = block.attrs.get("environment")
         variables = env[0].get("variables") if isinstance(env, list) and env and \
             isinstance(env[0], dict) else None
-        self.add(address, block, handler, runtime, root, (), layers, True, scope.eval(variables))
+        self.add(address, block, handler, runtime, root, (), layers, True, scope.eval(variables),
+                 scope.eval(block.attrs.get("architectures")))
 
     def add(self, address: str, block: Block, handler: str, runtime: str, root: str,
             extra: tuple[str, ...], layers: list[Layer | None], complete: bool,
-            variables: Any) -> None:
+            variables: Any, arch: Any = None) -> None:
         lr = layer_paths(self.tree, layers, runtime, self.found)
         environment = tuple(
             (str(k), v) for k, v in (variables.items() if isinstance(variables, dict) else [])
@@ -142,7 +151,8 @@ class Terraform:
             runtime=runtime, source=block.source, line=block.line,
             complete=complete and lr.complete, environment=environment,
             layer_modules=lr.modules, unknown_layers=lr.unknown,
-            runtime_default=not block.attrs.get("runtime")))
+            runtime_default=not block.attrs.get("runtime"),
+            arch=architecture(arch)))
 
     def code_archive(self, scope: Scope, attrs: dict) -> tuple[Ref | None, str]:
         """The archive a function or layer version is deployed from, or why there is none."""
@@ -315,7 +325,8 @@ class Terraform:
             return
         layers = self.layer_list(scope, attrs.get("layers"), block)
         self.add(address, block, handler, runtime, roots[0], tuple(roots[1:]), layers,
-                 complete, scope.eval(attrs.get("environment_variables")))
+                 complete, scope.eval(attrs.get("environment_variables")),
+                 scope.eval(attrs.get("architectures")))
 
     def zip_roots(self, entries: list[SourceEntry]) -> tuple[list[str], bool]:
         """The repo folders whose contents land at the zip's root, and whether they are all
