@@ -136,8 +136,8 @@ class Analysis:
             pkg = self.package(handler)
             third, installed = pkg.third_party, pkg.installed
             placed = self.placed(handler)
-            unread = () if placed is not None else tuple(
-                spec for req in pkg.requirements for spec in req.specs)
+            unread = pkg.unreadable + (() if placed is not None else tuple(
+                spec for req in pkg.requirements for spec in req.specs))
             if placed is not None:  # the wheels' own files, and names only where none
                 third = of_distributions(d for req, site in placed
                                          for d in (*site.no_wheel, *req.unresolvable))

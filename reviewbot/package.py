@@ -58,6 +58,8 @@ class Requirements:
     unresolvable: tuple[str, ...] = ()  # URL requirements: never sent to a resolver
 
 
+MAX_REQUIREMENTS = 1024 * 1024  # bytes of one requirements file
+
 # Where the check's tree holds the wheels of each resolution (see reviewbot.dependencies).
 SITE_ROOT = ".reviewbot-site"
 
@@ -90,6 +92,7 @@ class DeploymentPackage:
     notes: tuple[PackageNote, ...] = ()
     files: tuple[str, ...] = ()  # build files read: they change the package
     requirements: tuple[Requirements, ...] = ()
+    unreadable: tuple[str, ...] = ()  # requirements files not read (too big)
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -120,6 +123,7 @@ class _Collector:
         self.specs: dict[str, dict[str, None]] = {}  # into -> requirement strings
         self.constraints: dict[str, dict[str, None]] = {}
         self.unresolvable: dict[str, dict[str, None]] = {}
+        self.unreadable: list[str] = []  # requirements files too big to read
 
     def spec(self, req: RequirementLine, into: str) -> None:
         if req.spec:
@@ -152,7 +156,14 @@ class _Collector:
             return
         self.seen.add(path)
         self.files.append(path)
-        parsed = parse_requirements_file(path, self.tree.read(path).decode("utf-8", "replace"))
+        data = self.tree.read(path)
+        if len(data) > MAX_REQUIREMENTS:
+            self.notes.append(PackageNote(path, 1, (
+                f"{len(data)} bytes, over the {MAX_REQUIREMENTS}-byte limit for a "
+                f"requirements file: not read, so what it installs is unknown")))
+            self.unreadable.append(path)
+            return
+        parsed = parse_requirements_file(path, data.decode("utf-8", "replace"))
         folder = path.rpartition("/")[0] or "."
         for inc in parsed.includes:
             self.requirements_file(normalize(join(folder, inc)), into)
@@ -279,4 +290,4 @@ def deployment_package(tree: Tree, roots: tuple[str, ...],
     return DeploymentPackage(
         ThirdParty(frozenset(collector.modules), tuple(sorted(collector.guessed))),
         tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)),
-        collector.requirements())
+        collector.requirements(), tuple(collector.unreadable))

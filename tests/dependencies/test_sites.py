@@ -202,3 +202,14 @@ def test_an_unreachable_index_falls_back_to_names_only_with_one_note(tmp_path, l
     assert result.errors == []  # never a false error: the old rules, names counted present
     [note] = placed.notes
     assert note.startswith("third-party names were not checked for some functions")
+
+
+def test_a_huge_requirements_file_is_not_read_and_never_makes_a_false_error(tmp_path, links):
+    huge = "".join(f"package-{i}==1.0\n" for i in range(80_000))  # over a megabyte
+    files = {"fn/requirements.txt": huge, "fn/app.py": "import package_7\n" + H}
+    result, placed = _check(tmp_path, links, files, runtime="python3.12")
+    assert result.errors == [] and placed.notes == ()
+    kinds = sorted((w.path, w.kind) for w in result.warnings)
+    assert kinds == [("fn/app.py", "missing-module"), ("fn/requirements.txt", "unknown")]
+    assert "over the 1048576-byte limit" in next(w.message for w in result.warnings
+                                                  if w.kind == "unknown")
