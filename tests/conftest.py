@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated cache dir, and small git repositories built by the tests."""
+"""Shared fixtures: an isolated cache dir, no package index, and small git repositories
+built by the tests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from reviewbot.demo import commit_all, git, write_files
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("REVIEWBOT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    # Tests never use the package index: a resolution nobody set up fails at once (a closed
+    # local port) and falls back; tests of resolution give their own local index.
+    monkeypatch.setenv("REVIEWBOT_INDEX_URL", "http://127.0.0.1:9/simple")
 
 
 class Repo:
