@@ -24,7 +24,6 @@ from reviewbot.outcomes import (
     valid_closure,
 )
 from reviewbot.package import (
-    SITE_ROOT,
     DeploymentPackage,
     Installed,
     PackageNote,
@@ -173,8 +172,6 @@ class Analysis:
         traces = self._traces.setdefault(handler.python_version, {})
         result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
                                traces)
-        # what installed packages warn of inside themselves is theirs to fix, not the PR's
-        result.warnings[:] = [w for w in result.warnings if not w.path.startswith(SITE_ROOT)]
         result.warnings.extend(Finding(handler.name, note.path, note.line, "unknown", note.message)
                                for note in (*self.package(handler).notes,
                                             *self._site_notes(handler)))

@@ -59,7 +59,7 @@ from reviewbot.summary import (
     ModuleSummary,
     module_dunders,
 )
-from reviewbot.wording import lambda_message, partial_attribute, why_only_a_warning
+from reviewbot.wording import in_installed, lambda_message, partial_attribute, why_only_a_warning
 
 SummaryProvider = Callable[[str, tuple[int, int]], ModuleSummary]
 
@@ -157,6 +157,10 @@ class HandlerCheck:
                log: bool = True) -> None:
         if log:
             self.log.findings.append(PlainFinding(origin, error, path, line, kind, message))
+        if path.startswith(SITE_ROOT):  # an installed package's warnings are its own;
+            if not error:  # its errors are shown at the function's import that reaches it
+                return
+            path, line, message = in_installed(path, line, message, self.chain)
         key = (error, path, line, kind, message)
         if key in self._seen:
             return
@@ -492,15 +496,12 @@ class HandlerCheck:
                 self.load(sub, owner.name)
                 return
         if not source.closed:
-            if self.context != CAUGHT:
-                self.report(
-                    False,
-                    owner.ref.path,
-                    imp.line,
-                    "unknown",
-                    f"cannot tell whether '{source.name}' binds '{name}': {source.why_open()}",
-                    origin=owner.name,
-                )
+            # a lazy module (PEP 562 `__getattr__`, pydantic's) lists what it serves
+            listed = source.summary is not None and name in (source.summary.all_names or ())
+            if self.context != CAUGHT and not listed:
+                self.report(False, owner.ref.path, imp.line, "unknown",
+                            f"cannot tell whether '{source.name}' binds '{name}': "
+                            f"{source.why_open()}", origin=owner.name)
             return
         if running:
             raise ImportFailure(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from reviewbot.model import CONFIG_PATH, Handler
-from reviewbot.modulestate import ImportFailure
+from reviewbot.modulestate import ImportFailure, ModuleState
+from reviewbot.package import SITE_ROOT
+
+_SITE = re.compile(re.escape(SITE_ROOT) + r"/[0-9a-f]+/")
 
 
 def lambda_message(module_path: str, message: str, exc_type: str = "ImportError",
@@ -41,3 +46,18 @@ def partial_attribute(module: str, path: str | None, name: str,
                          f"partially initialized module '{module}'{where} has no "
                          f"attribute '{name}' (most likely due to a circular import)",
                          exc_type="AttributeError")
+
+
+def in_installed(path: str, line: int, message: str,
+                 chain: list[tuple[ModuleState, int]]) -> tuple[str, int, str]:
+    """A failure inside an installed package, placed at the innermost import statement of
+    the function's own code that is running (a check run can only annotate repository
+    files), and worded with the package's place in the deployment package."""
+    where = _SITE.sub("", path)
+    message = _SITE.sub("/var/task/", message) + f" (in installed {where}, line {line})"
+    for mod, _ in reversed(chain):
+        own = mod.ref.path
+        if own and not own.startswith(SITE_ROOT) and mod.summary is not None:
+            at = next((i.line for i in mod.summary.imports if i.seq == mod.paused_at), 1)
+            return own, at, message
+    return path, line, message

@@ -48,6 +48,8 @@ def links(tmp_path_factory):
     build_wheel(folder, "webapp", "1.0", {"webapp/__init__.py":
                                           "from oldweb.urls import url_quote\n"}, ("oldweb",))
     build_wheel(folder, "sixish", "1.0", {"sixish.py": SIXISH})
+    build_wheel(folder, "lazyish", "1.0", {"lazyish/__init__.py": LAZYISH,
+                                           "lazyish/main.py": "class Model:\n    pass\n"})
     build_wheel(folder, "optdeps", "1.0", {"optdeps/__init__.py":
                                            "def fast():\n    import not_installed_zz\n"})
     name, data = _extension(require("3.12"))
@@ -79,6 +81,18 @@ class _Hook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 sys.meta_path.append(_Hook())
 """
 
+# pydantic 2's way: names served by a module __getattr__, all listed in __all__
+LAZYISH = """import importlib
+__all__ = ("Model",)
+_where = {"Model": ".main"}
+
+
+def __getattr__(name):
+    if name in _where:
+        return getattr(importlib.import_module(_where[name], __name__), name)
+    raise AttributeError(name)
+"""
+
 # (id, requirements, app source, runtime)
 CASES = [
     ("renamed-import-name", "py-widgets\n", "import widgets\n", "3.12"),
@@ -93,6 +107,7 @@ CASES = [
     ("compiled-module", "fastbisect\n", "from fastbisect import _bisect\n", "3.12"),
     ("module-made-by-a-meta-path-hook", "sixish\n", "from sixish.moves import urllib\n",
      "3.12"),
+    ("lazy-module-name-listed-in-all", "lazyish\n", "from lazyish import Model\n", "3.12"),
     ("optional-import-inside-a-package-function", "optdeps\n", "import optdeps\n", "3.12"),
     ("own-file-wins", "py-widgets\n", "from widgets import MINE\n", "3.12"),
     ("installed-package-beats-own-module", "py-widgets\n", "from widgets import MINE\n", "3.12"),
@@ -213,3 +228,13 @@ def test_a_huge_requirements_file_is_not_read_and_never_makes_a_false_error(tmp_
     assert kinds == [("fn/app.py", "missing-module"), ("fn/requirements.txt", "unknown")]
     assert "over the 1048576-byte limit" in next(w.message for w in result.warnings
                                                   if w.kind == "unknown")
+
+
+def test_a_break_inside_a_package_is_shown_at_the_function_s_own_import(tmp_path, links):
+    files = {"fn/requirements.txt": "webapp\n", "fn/app.py": "import json\nimport webapp\n" + H}
+    result, _ = _check(tmp_path, links, files, runtime="python3.12")
+    [error] = result.errors
+    assert (error.path, error.line) == ("fn/app.py", 2)  # a check run annotates repo files
+    assert error.message == (
+        "Unable to import module 'app': cannot import name 'url_quote' from 'oldweb.urls' "
+        "(/var/task/oldweb/urls.py) (in installed webapp/__init__.py, line 1)")
