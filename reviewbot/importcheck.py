@@ -19,6 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from reviewbot import wording
 from reviewbot.checkresult import HandlerResult
 from reviewbot.model import Finding, Handler
 from reviewbot.modulestate import (
@@ -59,7 +60,6 @@ from reviewbot.summary import (
     ModuleSummary,
     module_dunders,
 )
-from reviewbot.wording import in_installed, lambda_message, partial_attribute, why_only_a_warning
 
 SummaryProvider = Callable[[str, tuple[int, int]], ModuleSummary]
 
@@ -151,7 +151,7 @@ class HandlerCheck:
     # -- reporting --------------------------------------------------------------------
 
     def wrap(self, message: str, exc_type: str = "ImportError") -> str:
-        return lambda_message(self.handler.module_path, message, exc_type, self.at_call)
+        return wording.lambda_message(self.handler.module_path, message, exc_type, self.at_call)
 
     def report(self, error: bool, path: str, line: int, kind: str, message: str, origin: str = "",
                log: bool = True) -> None:
@@ -160,7 +160,9 @@ class HandlerCheck:
         if path.startswith(SITE_ROOT):  # an installed package's warnings are its own;
             if not error:  # its errors are shown at the function's import that reaches it
                 return
-            path, line, message = in_installed(path, line, message, self.chain)
+            path, line, message = wording.in_installed(path, line, message, self.chain)
+        elif SITE_ROOT in message:
+            message = wording.installed_paths(message)
         key = (error, path, line, kind, message)
         if key in self._seen:
             return
@@ -227,7 +229,7 @@ class HandlerCheck:
         if exc.external and (not self.handler.complete or self.search.unread):
             self.report(False, path, line, exc.kind,
                         self.wrap(exc.message, exc.exc_type)
-                        + why_only_a_warning(self.handler, self.search.unread), log=False)
+                        + wording.why_only_a_warning(self.handler, self.search.unread), log=False)
             return
         self.report(True, path, line, exc.kind, self.wrap(exc.message, exc.exc_type), log=False)
 
@@ -460,7 +462,7 @@ class HandlerCheck:
                 self.search.find(f"{source.name}.{name}", source.ref), NotFound):
             return
         if running:
-            raise partial_attribute(source.name, source.ref.path, name, self.version)
+            raise wording.partial_attribute(source.name, source.ref.path, name, self.version)
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 
@@ -569,7 +571,7 @@ class HandlerCheck:
         if bound is not None:
             return bound
         if source.status == RUNNING:
-            raise partial_attribute(source.name, source.ref.path, name, self.version)
+            raise wording.partial_attribute(source.name, source.ref.path, name, self.version)
         raise ImportFailure("missing-name", f"module '{source.name}' has no attribute '{name}'",
                             exc_type="AttributeError")
 

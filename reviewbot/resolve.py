@@ -14,7 +14,7 @@ import sys
 from collections.abc import Container, Iterable
 from typing import NamedTuple
 
-from reviewbot.package import Installed
+from reviewbot.package import SITE_ROOT, Installed
 from reviewbot.stdlib import StdlibVersion, stdlib_for
 from reviewbot.thirdparty import BUNDLED, STDLIB
 from reviewbot.tree import Tree, join
@@ -118,7 +118,10 @@ class SearchPath:
         ext = self.extensions.found.get(key)
         if init in blobs:
             hit = (SOURCE, init, True, (base,))
-        elif ext is not None and not ext.endswith(".pyc"):
+        elif ext is not None and not ext.endswith(".pyc") and not (
+                ext.startswith(SITE_ROOT) and base + ".py" in blobs):
+            # (an installed wheel's compiled module beside its own source, as Cython builds
+            # pydantic 1, binds what that source binds: it is read)
             hit = (EXTENSION, ext, False, ())
         elif base + ".py" in blobs:
             hit = (SOURCE, base + ".py", False, ())

@@ -48,13 +48,18 @@ def partial_attribute(module: str, path: str | None, name: str,
                          exc_type="AttributeError")
 
 
+def installed_paths(message: str) -> str:
+    """Installed packages' files named where the build puts them, as Lambda prints them."""
+    return _SITE.sub("/var/task/", message)
+
+
 def in_installed(path: str, line: int, message: str,
                  chain: list[tuple[ModuleState, int]]) -> tuple[str, int, str]:
     """A failure inside an installed package, placed at the innermost import statement of
     the function's own code that is running (a check run can only annotate repository
     files), and worded with the package's place in the deployment package."""
     where = _SITE.sub("", path)
-    message = _SITE.sub("/var/task/", message) + f" (in installed {where}, line {line})"
+    message = installed_paths(message) + f" (in installed {where}, line {line})"
     for mod, _ in reversed(chain):
         own = mod.ref.path
         if own and not own.startswith(SITE_ROOT) and mod.summary is not None:

@@ -62,7 +62,9 @@ def _reviewbot_imports(path: Path) -> set[str]:
     """The `reviewbot.*` modules a file imports, at any level of its code."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.module == "reviewbot" and node.level == 0:
+            names.update(f"reviewbot.{alias.name}" for alias in node.names)  # its modules
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

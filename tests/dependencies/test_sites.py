@@ -56,6 +56,12 @@ def links(tmp_path_factory):
     build_wheel(folder, "fastbisect", "1.0", {"fastbisect/__init__.py": "",
                                               f"fastbisect/{name}": data},
                 tag="cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64")
+    # Cython's way (pydantic 1): the compiled module ships beside the source it came from
+    build_wheel(folder, "cythonish", "1.0", {
+        "cythonish/__init__.py": "", f"cythonish/{name}": data,
+        "cythonish/_bisect.py": "".join(f"def {f}():\n    pass\n" for f in (
+            "bisect_left", "bisect_right", "insort_left", "insort_right"))},
+                tag="cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64")
     return folder
 
 
@@ -107,6 +113,10 @@ CASES = [
     ("compiled-module", "fastbisect\n", "from fastbisect import _bisect\n", "3.12"),
     ("module-made-by-a-meta-path-hook", "sixish\n", "from sixish.moves import urllib\n",
      "3.12"),
+    ("compiled-beside-its-source", "cythonish\n",
+     "from cythonish._bisect import bisect_left\n", "3.12"),
+    ("compiled-beside-its-source-missing", "cythonish\n",
+     "from cythonish._bisect import nothing\n", "3.12"),
     ("lazy-module-name-listed-in-all", "lazyish\n", "from lazyish import Model\n", "3.12"),
     ("optional-import-inside-a-package-function", "optdeps\n", "import optdeps\n", "3.12"),
     ("own-file-wins", "py-widgets\n", "from widgets import MINE\n", "3.12"),
