@@ -82,7 +82,9 @@ PROJECT = ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setu
 
 
 def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int = 1,
-             commit: bool = True, installed: int = 0) -> dict[str, str]:
+             commit: bool = True, installed: int = 0,
+             third_party: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """`third_party`: (requirement, module) pairs every handler requires and imports."""
     rng = random.Random(seed)
     files: dict[str, str] = {}
     shared_modules = max(modules - handlers * 4, 40)
@@ -131,12 +133,14 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
         for pkg in picks:
             mod = f"{pkg}.mod_{rng.randrange(per_package):02d}"
             imports.append(f"from {pkg} import {exports[mod][1]}")
+        imports += [f"import {module}" for _, module in third_party]
         main = module_source(rng, imports, [f"Handler{hi}"], 3000)
         main += "\n\ndef handler(event, context):\n    return {'statusCode': 200}\n"
         files[f"{root}/main.py"] = main
-        if installed:
+        if installed or third_party:
             files[f"{root}/requirements.txt"] = "".join(
-                f"../../../libs/installed/{pkg}\n" for pkg in packages[:installed])
+                [f"../../../libs/installed/{pkg}\n" for pkg in packages[:installed]]
+                + [f"{requirement}\n" for requirement, _ in third_party])
         config += [f"  - name: fn_{hi:03d}", "    handler: main.handler", f"    root: {root}",
                    "    paths: [libs/python]"]
     config += ["shared:", "  - libs/**"]

@@ -287,7 +287,10 @@ class Analysis:
             # the build files read decide what is installed: their contents are in the key
             signatures += [self.tree.blobs.get(p, "") for p in pkg.files]
             signatures.append(repr(pkg.installed))
-            signatures.append(repr(self.placed(handler)))
+            # the sites by their folders (named by their wheels' hashes): a frozenset's
+            # repr changes from one process to the next
+            signatures.append(repr([(req, site.folder, site.no_wheel)
+                                    for req, site in self.placed(handler) or ()]))
             key = self._keys[handler] = outcome_key(handler, self.third_party, signatures)
         return key
 

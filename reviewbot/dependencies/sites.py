@@ -23,7 +23,9 @@ from reviewbot.dependencies.wheelfiles import WheelContents, WheelError, read_wh
 from reviewbot.dependencies.wheelstore import FetchError, StoredWheel, WheelStore
 from reviewbot.model import Handler
 from reviewbot.package import SITE_ROOT, Site, SiteKey, deployment_package
-from reviewbot.tree import Tree, overlay
+from reviewbot.tree import Tree, join, overlay
+
+MANIFESTS = ("requirements.txt", "pyproject.toml", "Pipfile")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Installer:
 
     def install(self, tree: Tree, handlers: Iterable[Handler]) -> Placed:
         """The tree with the handlers' wheels added, and where each resolution lies."""
+        handlers = list(handlers)
+        # the manifests in one read (one git call), not one per function
+        tree.prefetch(p for h in handlers for root in h.roots
+                      for p in (join(root, n) for n in MANIFESTS) if p in tree.blobs)
         projects: dict = {}
         keys: dict[SiteKey, None] = {}
         for h in handlers:
