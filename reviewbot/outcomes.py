@@ -24,6 +24,7 @@ ENGINE_SOURCES = (
     "checkresult.py",
     "importcheck.py",
     "localproject.py",
+    "lockfiles.py",
     "model.py",
     "modulestate.py",
     "package.py",

@@ -22,6 +22,7 @@ from reviewbot.localproject import (
     top_level_names,
     uv_dependencies,
 )
+from reviewbot.lockfiles import lock_pins
 from reviewbot.requirements import RequirementLine, parse_requirements_file
 from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
 from reviewbot.tree import Tree, join, normalize
@@ -256,12 +257,13 @@ def _code_requirements(tree: Tree, code: str, exports: tuple[str, ...]) -> str |
 
 
 def _exported(tree: Tree, folder: str, exports: tuple[str, ...]
-              ) -> tuple[str, tuple[str, ...]] | None:
-    """The manifest and requirement strings the first applicable exporter writes."""
+              ) -> tuple[str, tuple[str, ...], str] | None:
+    """The manifest and requirement strings the first applicable exporter writes, and
+    which exporter that is."""
     for name in exports:
         found = _EXPORTERS[name](tree, folder)
         if found is not None:
-            return found
+            return (*found, name)
     return None
 
 
@@ -284,7 +286,12 @@ def deployment_package(tree: Tree, roots: tuple[str, ...],
     for folder in vendor:
         collector.vendor(folder, code)
     if exported is not None:
-        manifest, specs = exported
+        manifest, specs, exporter = exported
+        pinned = lock_pins(tree, code, exporter)
+        if pinned is not None:  # the export writes the lock's versions
+            collector.files.append(pinned[0])
+            for pin in pinned[1]:
+                collector.constraints.setdefault(code, {})[pin] = None
         collector.files.append(manifest)
         collector.dependencies(specs, code, code, manifest, 0)
     return DeploymentPackage(

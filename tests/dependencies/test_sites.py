@@ -248,3 +248,31 @@ def test_a_break_inside_a_package_is_shown_at_the_function_s_own_import(tmp_path
     assert error.message == (
         "Unable to import module 'app': cannot import name 'url_quote' from 'oldweb.urls' "
         "(/var/task/oldweb/urls.py) (in installed webapp/__init__.py, line 1)")
+
+
+@pytest.mark.parametrize("exporter, manifest, lock", [
+    ("pipenv", ("Pipfile", '[packages]\nbeta = "*"\n'),
+     ("Pipfile.lock", '{"default": {"beta": {"version": "==1.0"}}, "develop": {}}')),
+    ("poetry", ("pyproject.toml", '[build-system]\nrequires = ["poetry-core"]\n'
+                                  '[tool.poetry]\nname = "fn"\nversion = "1"\n'
+                                  '[tool.poetry.dependencies]\npython = "^3.9"\nbeta = "*"\n'),
+     ("poetry.lock", '[[package]]\nname = "beta"\nversion = "1.0"\n')),
+    ("uv", ("pyproject.toml", '[project]\nname = "fn"\nversion = "1"\ndependencies = ["beta"]\n'),
+     ("uv.lock", '[[package]]\nname = "beta"\nversion = "1.0"\n'
+                 '[[package]]\nname = "fn"\nversion = "1"\nsource = { editable = "." }\n')),
+])
+def test_the_lock_an_exporting_build_reads_wins_over_the_manifest(tmp_path, links, exporter,
+                                                                  manifest, lock):
+    """The export writes the lock's versions (beta 1.0, without C), though the manifest
+    allows beta 2.0: CPython judges what pip installs from the exported `beta==1.0`."""
+    app = {"fn/app.py": "from beta_mod import C\n" + H}
+    (tmp_path / "judge").mkdir()
+    truth = cpython(tmp_path / "judge", links, "beta==1.0\n", app, "3.12")
+    files = {f"fn/{manifest[0]}": manifest[1], f"fn/{lock[0]}": lock[1], **app}
+    result, placed = _check(tmp_path, links, files, runtime="python3.12", exports=(exporter,))
+    assert placed.notes == () and truth is not None
+    assert [e.message.split("'app': ")[1].split(" (")[0] for e in result.errors] == [
+        truth.split(": ", 1)[1].split(" (")[0]]
+    del files[f"fn/{lock[0]}"]  # no lock: the manifest's range, beta 2.0, has C
+    result, _ = _check(tmp_path, links, files, runtime="python3.12", exports=(exporter,))
+    assert result.errors == []
