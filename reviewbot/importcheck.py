@@ -53,6 +53,7 @@ from reviewbot.summary import (
     CAUGHT,
     CONDITIONAL,
     DEFINITE,
+    MAKES_MODULES,
     MAYBE,
     UNGUARDED,
     UNPARSABLE_HERE,
@@ -265,13 +266,14 @@ class HandlerCheck:
         if not parent_name:
             self.log.tops.append((dotted, ref))  # found or not, a replay relies on it
         if isinstance(ref, NotFound):
-            if parent is None or parent.summary is None or parent.closed:  # not source
+            if parent is None or parent.summary is None or not \
+                    parent.summary.open_reason.startswith(MAKES_MODULES):
                 raise ImportFailure("missing-module", ref.message, ref.external)
             # no file, but the parent may make it (six.moves: a meta path hook)
             if self.context != CAUGHT:
                 self.report(False, parent.ref.path or self.handler.source, 1, "unknown",
-                            f"'{dotted}' is no file, but '{parent_name}' may create it as "
-                            f"it runs ({parent.why_open()}): not checked", origin=dotted)
+                            f"'{dotted}' is no file, but '{parent_name}' may create it: "
+                            f"{parent.why_open()}; not checked", origin=dotted)
             ref = ModuleRef(dotted, EXTERNAL, None, True, ())
         if parent is not None:
             self.edge(dotted, parent_name)

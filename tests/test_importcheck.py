@@ -319,6 +319,16 @@ CASES: list[Case] = [
         "fn/main.py": "import os\nif os.environ.get('ZZ_FLAG'):\n    try:\n"
                       "        import missing_zz_lib\n    except ImportError:\n"
                       "        import missing_zz_other\n" + H}, warn=("missing-module",)),
+    # a package that registers modules itself may serve a submodule that is no file;
+    # one that is merely dynamic (globals()) does not
+    case("submodule-registered-in-sys-modules", {
+        "fn/main.py": "import pkg.made" + H,
+        "fn/pkg/__init__.py": "import sys, types\n"
+                              "sys.modules[__name__ + '.made'] = types.ModuleType('made')\n"},
+         warn=("unknown",)),
+    case("submodule-of-a-dynamic-package", {
+        "fn/main.py": "import pkg.gone" + H,
+        "fn/pkg/__init__.py": "X = globals()\n"}),
     case("maybe-loop-body", {"fn/main.py": "from m import X" + H,
                              "fn/m.py": "for _ in range(1):\n    X = 1\n"}, warn=("maybe",)),
     case("conditional-missing-module", {"fn/main.py": "import m" + H,

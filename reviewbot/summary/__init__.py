@@ -25,6 +25,7 @@ from reviewbot.summary.record import (
     CAUGHT,
     CONDITIONAL,
     DEFINITE,
+    MAKES_MODULES,
     MAYBE,
     SUMMARY_VERSION,
     TOP,
@@ -41,7 +42,8 @@ HOST = sys.version_info[:2]  # the parser's version: what it rejects depends on 
 UNPARSABLE_HERE = "unparsable-here"
 
 __all__ = [
-    "CALL", "CAUGHT", "CONDITIONAL", "DEFINITE", "MAYBE", "SOURCE_FILES", "SUMMARY_VERSION",
+    "CALL", "CAUGHT", "CONDITIONAL", "DEFINITE", "MAKES_MODULES", "MAYBE", "SOURCE_FILES",
+    "SUMMARY_VERSION",
     "TOP", "UNGUARDED", "UNPARSABLE_HERE", "Import", "ModuleSummary", "module_dunders",
     "summarize",
 ]

@@ -15,6 +15,10 @@ UNGUARDED = 0  # runs whenever the module runs
 CONDITIONAL = 1  # runs on some paths only (an `if` we cannot decide, a loop, an except arm)
 CAUGHT = 2  # an ImportError raised here is caught by an enclosing try
 
+# The open reason of a module that registers modules itself (a meta path hook, sys.modules
+# entries): a submodule it is asked for may be no file.
+MAKES_MODULES = "it makes modules as it runs"
+
 # Import scopes.
 TOP = 0  # runs while the module is being imported
 CALL = 1  # runs when a function is called

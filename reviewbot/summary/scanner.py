@@ -17,6 +17,7 @@ from reviewbot.summary.record import (
     CAUGHT,
     CONDITIONAL,
     DEFINITE,
+    MAKES_MODULES,
     MAYBE,
     TOP,
     UNGUARDED,
@@ -41,6 +42,8 @@ _OPENERS = re.compile(
     r"sys\.meta_path\.(?:append|insert)\(",
     re.M,
 )
+# A module that registers modules itself: a meta path hook, or sys.modules entries.
+_MAKES_MODULES = re.compile(r"sys\.meta_path\.(?:append|insert)\(|sys\.modules\[[^\]\n]+\]\s*=(?!=)")
 # Each alternative of _OPENERS holds one of these: where none is, it cannot match.
 _OPENER_WORDS = ("globals()", "vars()", "sys.modules", "__dict__.update(", "exec(",
                  "__path__", "extend_path(", "sys.meta_path")
@@ -188,7 +191,10 @@ class Scanner:
         if text:
             self.inner_lines = _line_numbers(text, _INNER_LINE.finditer(text))
             m = _OPENERS.search(text) if any(w in text for w in _OPENER_WORDS) else None
-            if m:
+            made = _MAKES_MODULES.search(text) if "sys." in text else None
+            if made:  # a submodule it is asked for may be no file (six.moves)
+                self.open_reason = f"{MAKES_MODULES} ({made.group(0).strip()})"
+            elif m:
                 self.open_reason = f"dynamic module namespace ({m.group(0).strip()})"
 
     def run(self, tree: ast.Module) -> ModuleSummary:
