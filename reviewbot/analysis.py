@@ -31,6 +31,7 @@ from reviewbot.package import (
     Site,
     SiteKey,
     deployment_package,
+    target_label,
 )
 from reviewbot.resolve import ExtensionIndex, SearchPath
 from reviewbot.stdlib import stdlib_for
@@ -181,8 +182,7 @@ class Analysis:
         placed = self.placed(handler) or ()
         pkg = self.package(handler)
         source = pkg.files[0] if pkg.files else handler.source
-        label = f"python{handler.python_version[0]}.{handler.python_version[1]} / " \
-                f"{'aarch64' if handler.arch == 'arm64' else 'x86_64'}"
+        label = target_label(handler.python_version, handler.arch)
         notes = [PackageNote(source, 1, f"no wheel of {dist} for {label}: the build must "
                                         f"compile it, and its names are not checked")
                  for _, site in placed for dist in site.no_wheel]

@@ -10,7 +10,6 @@ last). docs/discovery.md says which file each builder reads.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from reviewbot.localproject import (
 )
 from reviewbot.lockfiles import lock_pins
 from reviewbot.requirements import RequirementLine, parse_requirements_file
-from reviewbot.thirdparty import DIST_TO_MODULES, ThirdParty, modules_of, normalize_dist
+from reviewbot.thirdparty import ThirdParty, of_distributions
 from reviewbot.tree import Tree, join, normalize
 
 
@@ -63,6 +62,12 @@ MAX_REQUIREMENTS = 1024 * 1024  # bytes of one requirements file
 
 # Where the check's tree holds the wheels of each resolution (see reviewbot.dependencies).
 SITE_ROOT = ".reviewbot-site"
+
+
+def target_label(python: tuple[int, int], arch: str) -> str:
+    """`python3.12 / aarch64`: the runtime and machine a package is built for."""
+    machine = "aarch64" if arch == "arm64" else "x86_64"
+    return f"python{python[0]}.{python[1]} / {machine}"
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,7 @@ class _Collector:
     def __init__(self, tree: Tree, projects: dict[str, Project]):
         self.tree = tree
         self.projects = projects  # by folder, shared over the functions of one tree
-        self.modules: set[str] = set()
-        self.guessed: set[str] = set()
+        self.dists: dict[str, None] = {}  # distributions installed by name
         self.installed: list[Installed] = []
         self.notes: list[PackageNote] = []
         self.files: list[str] = []
@@ -148,9 +152,7 @@ class _Collector:
                      for into, specs in self.specs.items())
 
     def dist(self, name: str) -> None:
-        self.modules.update(modules_of(name))
-        if normalize_dist(name) not in DIST_TO_MODULES:
-            self.guessed.add(re.sub(r"[-_.]", "", name).lower())
+        self.dists[name] = None
 
     def requirements_file(self, path: str, into: str) -> None:
         if path in self.seen or path not in self.tree:
@@ -295,6 +297,6 @@ def deployment_package(tree: Tree, roots: tuple[str, ...],
         collector.files.append(manifest)
         collector.dependencies(specs, code, code, manifest, 0)
     return DeploymentPackage(
-        ThirdParty(frozenset(collector.modules), tuple(sorted(collector.guessed))),
+        of_distributions(collector.dists),
         tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)),
         collector.requirements(), tuple(collector.unreadable))

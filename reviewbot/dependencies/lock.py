@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from reviewbot.package import target_label
+
 RESOLVE_TIMEOUT = 120  # seconds for one uv run, network included
 HTTP_TIMEOUT = "20"  # seconds per request (UV_HTTP_TIMEOUT)
 _NO_WHEEL = re.compile(r"Because ([A-Za-z0-9._-]+)(?:[=<>!~]=?[^ ]*)? has no (?:usable wheels|"
@@ -51,7 +53,7 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"python{self.python[0]}.{self.python[1]} / {self.machine}"
+        return target_label(self.python, self.arch)
 
 
 @dataclass(frozen=True)
