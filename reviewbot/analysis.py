@@ -27,10 +27,10 @@ from reviewbot.package import (
     DeploymentPackage,
     Installed,
     PackageNote,
+    Packages,
     Requirements,
     Site,
     SiteKey,
-    deployment_package,
     target_label,
 )
 from reviewbot.resolve import ExtensionIndex, SearchPath
@@ -57,6 +57,7 @@ class Analysis:
     # the wheels each resolution installs, placed in `tree` (see reviewbot.dependencies);
     # a function with requirements but no site here keeps the names-only rules
     sites: Mapping[SiteKey, Site] = field(default_factory=dict)
+    packages: Packages | None = None  # shared with the installer, which read them first
     _search: dict[tuple, SearchPath] = field(default_factory=dict)
     _results: dict[Handler, HandlerResult] = field(default_factory=dict)
     _closures: dict[Handler, Closure] = field(default_factory=dict)
@@ -69,18 +70,12 @@ class Analysis:
     _submodules: dict = field(default_factory=dict)
     _keys: dict[Handler, str] = field(default_factory=dict)
     _path_index: dict[str, int] | None = None
-    _packages: dict[tuple, DeploymentPackage] = field(default_factory=dict)
-    _projects: dict = field(default_factory=dict)  # local projects read, by folder
 
     def package(self, handler: Handler) -> DeploymentPackage:
         """What the build installs into the handler's import roots."""
-        key = (handler.roots, handler.vendor, handler.exports)
-        pkg = self._packages.get(key)
-        if pkg is None:
-            pkg = self._packages[key] = deployment_package(
-                self.tree, handler.roots, self._projects, vendor=handler.vendor,
-                exports=handler.exports)
-        return pkg
+        if self.packages is None:
+            self.packages = Packages(self.tree)
+        return self.packages.of(handler)
 
     def placed(self, handler: Handler) -> tuple[tuple[Requirements, Site], ...] | None:
         """The sites installed into the handler's roots, or None when a root's

@@ -11,7 +11,7 @@ last). docs/discovery.md says which file each builder reads.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reviewbot.localproject import (
     Project,
@@ -22,6 +22,7 @@ from reviewbot.localproject import (
     uv_dependencies,
 )
 from reviewbot.lockfiles import lock_pins
+from reviewbot.model import Handler
 from reviewbot.requirements import RequirementLine, parse_requirements_file
 from reviewbot.thirdparty import ThirdParty, of_distributions
 from reviewbot.tree import Tree, join, normalize
@@ -300,3 +301,24 @@ def deployment_package(tree: Tree, roots: tuple[str, ...],
         of_distributions(collector.dists),
         tuple(collector.installed), tuple(collector.notes), tuple(dict.fromkeys(collector.files)),
         collector.requirements(), tuple(collector.unreadable))
+
+
+@dataclass
+class Packages:
+    """Each handler's deployment package over one tree, computed once per (roots, vendor,
+    exports): the installer reads them to resolve, the analysis to check. Only files in
+    the roots decide a package, so the tree with the wheels overlaid under SITE_ROOT has
+    the same ones."""
+
+    tree: Tree
+    _by_key: dict[tuple, DeploymentPackage] = field(default_factory=dict)
+    _projects: dict[str, Project] = field(default_factory=dict)  # local projects read
+
+    def of(self, handler: Handler) -> DeploymentPackage:
+        key = (handler.roots, handler.vendor, handler.exports)
+        pkg = self._by_key.get(key)
+        if pkg is None:
+            pkg = self._by_key[key] = deployment_package(
+                self.tree, handler.roots, self._projects, vendor=handler.vendor,
+                exports=handler.exports)
+        return pkg

@@ -99,7 +99,9 @@ class SearchPath:
                                          group(reversed(python))) if g)
         self.third_party = third_party
         self.extensions = extensions
-        # (folder, name) -> what that folder holds; shared by search paths over one tree
+        # (folder, name) -> what that folder holds, and (folders, name, dotted) -> their
+        # merge: shared by search paths over one tree (handlers share their layers' and
+        # sites' folders, so each looks a name up there once)
         self._probes: dict = probes if probes is not None else {}
         # (dotted, parent) -> a submodule's resolution, which depends on its parent alone
         # (not on the roots): shared the same way, so each handler does not search again.
@@ -141,12 +143,22 @@ class SearchPath:
         As in CPython's finder, a package beats a module of the same name."""
         if self._only and "." not in dotted:
             folders = tuple(f for f in folders if name in self._only.get(f, (name,)))
-        hits = [(folder, self._probe(folder, name)) for folder in folders]
+        key = (folders, name, dotted)
+        if key in self._probes:
+            return self._probes[key]
+        merged = self._probes[key] = self._merge(folders, name, dotted)
+        return merged
+
+    def _merge(self, folders: tuple[str, ...], name: str,
+               dotted: str) -> ModuleRef | tuple[str, ...] | None:
+        hits = [h for h in (self._probe(folder, name) for folder in folders) if h is not None]
+        if not hits:
+            return None
         dirs = tuple(dict.fromkeys(
             h[3][0] if isinstance(h, tuple) and h[2] else h
-            for _, h in hits if isinstance(h, str) or (isinstance(h, tuple) and h[2])))
+            for h in hits if isinstance(h, str) or (isinstance(h, tuple) and h[2])))
         for wanted in ((SOURCE, True), (EXTENSION, False), (SOURCE, False)):
-            for _, h in hits:
+            for h in hits:
                 if isinstance(h, tuple) and (h[0], h[2]) == wanted:
                     kind, path, is_package, _search = h
                     return ModuleRef(dotted, kind, path, is_package,

@@ -25,6 +25,7 @@ from reviewbot.model import (
     Unresolved,
 )
 from reviewbot.outcomes import Closure
+from reviewbot.package import Packages
 from reviewbot.tree import Tree
 
 if TYPE_CHECKING:  # an adapter: the review is given one, never builds it
@@ -84,14 +85,15 @@ def review(
     changed_paths = set(changed)
 
     base_sites, head_sites, notes = {}, {}, ()
+    base_packages, head_packages = Packages(base), Packages(head)
     if installer is not None:
-        placed_base = installer.install(base, base_set.handlers)
-        placed_head = installer.install(head, head_set.handlers)
+        placed_base = installer.install(base, base_set.handlers, base_packages)
+        placed_head = installer.install(head, head_set.handlers, head_packages)
         base, base_sites = placed_base.tree, placed_base.sites
         head, head_sites = placed_head.tree, placed_head.sites
         notes = tuple(dict.fromkeys((*placed_base.notes, *placed_head.notes)))
-    before = Analysis(base, cache, config.third_party, base_sites)
-    after = Analysis(head, cache, config.third_party, head_sites)
+    before = Analysis(base, cache, config.third_party, base_sites, base_packages)
+    after = Analysis(head, cache, config.third_party, head_sites, head_packages)
     head_closures = after.closures(list(head_set.handlers), changed_paths)
     base_closures = _base_closures(before, after, head_set.handlers, base_by_name,
                                    changed_paths)

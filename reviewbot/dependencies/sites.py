@@ -22,7 +22,7 @@ from reviewbot.dependencies.lock import IndexConfig, Resolver, Target
 from reviewbot.dependencies.wheelfiles import WheelContents, WheelError, read_wheel
 from reviewbot.dependencies.wheelstore import FetchError, StoredWheel, WheelStore
 from reviewbot.model import Handler
-from reviewbot.package import SITE_ROOT, Site, SiteKey, deployment_package
+from reviewbot.package import SITE_ROOT, Packages, Site, SiteKey
 from reviewbot.tree import Tree, join, overlay
 
 MANIFESTS = ("requirements.txt", "pyproject.toml", "Pipfile")
@@ -49,17 +49,18 @@ class Installer:
     _contents: LRUCache = field(default_factory=lambda: LRUCache(maxsize=512))
     _sites: LRUCache = field(default_factory=lambda: LRUCache(maxsize=256))
 
-    def install(self, tree: Tree, handlers: Iterable[Handler]) -> Placed:
-        """The tree with the handlers' wheels added, and where each resolution lies."""
+    def install(self, tree: Tree, handlers: Iterable[Handler],
+                packages: Packages | None = None) -> Placed:
+        """The tree with the handlers' wheels added, and where each resolution lies.
+        `packages`: the tree's deployment packages, to share with the analysis."""
         handlers = list(handlers)
+        packages = packages if packages is not None else Packages(tree)
         # the manifests in one read (one git call), not one per function
         tree.prefetch(p for h in handlers for root in h.roots
                       for p in (join(root, n) for n in MANIFESTS) if p in tree.blobs)
-        projects: dict = {}
         keys: dict[SiteKey, None] = {}
         for h in handlers:
-            pkg = deployment_package(tree, h.roots, projects, vendor=h.vendor, exports=h.exports)
-            for req in pkg.requirements:
+            for req in packages.of(h).requirements:
                 keys[SiteKey(req.specs, req.constraints, h.python_version, h.arch)] = None
         files: dict[str, bytes] = {}
         sites: dict[SiteKey, Site] = {}
