@@ -453,7 +453,7 @@ class HandlerCheck:
         parent = self.modules.get(parent_name) if parent_name else None
         if source is None or (parent is not None and parent.binding(leaf)):
             return
-        if source.ref.kind in (EXTERNAL, EXTENSION) or not source.closed:
+        if source.ref.kind in (EXTERNAL, EXTENSION) or not source.attributes_closed:
             return
         if name in module_dunders(source.ref.is_package, source.ref.kind == NAMESPACE):
             return

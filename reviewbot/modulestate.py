@@ -80,6 +80,8 @@ class ModuleState:
             hit = self.summary.names.get(name)
             if hit is not None:
                 return hit
+            if name in self.summary.served:  # as sure as its `__getattr__` is bound
+                return self.summary.names.get("__getattr__")
         return self.extra.get(name)
 
     @property
@@ -89,6 +91,12 @@ class ModuleState:
                 and not self.ref.also_external
                 and not self.open_reason
                 and not (self.summary and self.summary.open_reason))
+
+    @property
+    def attributes_closed(self) -> bool:
+        """Closed, and a missing attribute raises the import system's own AttributeError:
+        a module `__getattr__` words its own, which we do not read."""
+        return self.closed and not (self.summary and "__getattr__" in self.summary.names)
 
     def why_open(self) -> str:
         if self.summary is not None and self.summary.open_reason:

@@ -335,9 +335,37 @@ CASES: list[Case] = [
                                         "fn/m.py": "import os\nif os.environ.get('ZZ_FLAG'):\n"
                                                    "    import missing_zz_lib\n"},
          warn=("missing-module",)),
+    # a module __getattr__ whose code names what it serves (MarkupSafe 3 serves only
+    # __version__, so Jinja2 2's `from markupsafe import soft_unicode` fails)
     case("pep562-getattr", {"fn/main.py": "from m import X" + H,
                             "fn/m.py": "def __getattr__(name):\n    if name == 'X':\n"
-                                       "        return 1\n    raise AttributeError(name)\n"},
+                                       "        return 1\n    raise AttributeError(name)\n"}),
+    case("pep562-getattr-missing", {"fn/main.py": "from m import soft_unicode" + H,
+                                    "fn/m.py": "def __getattr__(name):\n"
+                                               "    if name == '__version__':\n"
+                                               "        return '3'\n"
+                                               "    raise AttributeError(name)\n"}),
+    case("pep562-getattr-container", {"fn/main.py": "from m import B\nfrom m import C" + H,
+                                      "fn/m.py": "_LAZY = {'A': 1, 'B': 2}\n"
+                                                 "def __getattr__(name):\n    'Lazy.'\n"
+                                                 "    if name in _LAZY or name == 'Z':\n"
+                                                 "        return _LAZY[name]\n"
+                                                 "    raise AttributeError(name)\n"}),
+    case("pep562-getattr-not-in", {"fn/main.py": "from m import A\nfrom m import Q" + H,
+                                   "fn/m.py": "def __getattr__(name):\n"
+                                              "    if name not in ('A', 'B'):\n"
+                                              "        raise AttributeError(name)\n"
+                                              "    return 1\n"}),
+    case("pep562-getattr-computed", {"fn/main.py": "from m import x_y" + H,
+                                     "fn/m.py": "def __getattr__(name):\n"
+                                                "    if name.startswith('x_'):\n"
+                                                "        return 1\n"
+                                                "    raise AttributeError(name)\n"},
+         warn=("unknown",)),
+    case("pep562-getattr-falls-through", {"fn/main.py": "from m import anything" + H,
+                                          "fn/m.py": "def __getattr__(name):\n"
+                                                     "    if name == 'A':\n"
+                                                     "        return 1\n"},
          warn=("unknown",)),
     case("globals-assignment", {"fn/main.py": "from m import X" + H,
                                 "fn/m.py": "globals()['X'] = 1\n"}, warn=("unknown",)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-SUMMARY_VERSION = 6  # bump whenever what a summary says about a file changes
+SUMMARY_VERSION = 7  # bump whenever what a summary says about a file changes
 
 # How surely a name is bound when the module finishes executing.
 DEFINITE = 2
@@ -69,6 +69,9 @@ class ModuleSummary(NamedTuple):
     open_reason: str  # why names we do not see may exist ("" when the module is closed)
     error: tuple[str, str, int] | None  # (kind, message, line) when the file cannot be parsed
     version_dependent: bool  # the file tests sys.version_info: cached per Python version
+    # the names a module-level `__getattr__` serves, read from its code (see lazy.py); the
+    # module is open instead when they cannot be read
+    served: tuple[str, ...] = ()
 
     def to_plain(self) -> tuple:
         """A marshal-friendly form (only builtin containers) for the disk cache."""
@@ -80,11 +83,12 @@ class ModuleSummary(NamedTuple):
             self.open_reason,
             self.error,
             self.version_dependent,
+            self.served,
         )
 
     @classmethod
     def from_plain(cls, data: tuple) -> ModuleSummary:
-        names, imports, all_names, all_dynamic, open_reason, error, vdep = data
+        names, imports, all_names, all_dynamic, open_reason, error, vdep, served = data
         if not isinstance(names, dict) or not all(
             isinstance(k, str) and isinstance(v, tuple) and len(v) == 2 for k, v in names.items()
         ):
@@ -97,6 +101,7 @@ class ModuleSummary(NamedTuple):
             str(open_reason),
             None if error is None else (str(error[0]), str(error[1]), int(error[2])),
             bool(vdep),
+            tuple(str(n) for n in served),
         )
 
     def public_names(self) -> frozenset[str]:

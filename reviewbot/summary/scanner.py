@@ -12,6 +12,7 @@ import ast
 import bisect
 import re
 
+from reviewbot.summary.lazy import served_names
 from reviewbot.summary.record import (
     CALL,
     CAUGHT,
@@ -208,16 +209,14 @@ class Scanner:
                    if name in self.globals_maybe or (imp.module, imp.names[0]) in self.stores}
         if dropped:
             self.imports = [i for i in self.imports if id(i) not in dropped]
-        if "__getattr__" in state and not self.open_reason:
+        served = served_names(tree) if "__getattr__" in state and not self.open_reason else ()
+        if served is None:
             self.open_reason = "module-level __getattr__ (PEP 562)"
         return ModuleSummary(
             state,
             tuple(self.imports),
             tuple(self.all_names) if self.all_names is not None and not self.all_dynamic else None,
-            self.all_dynamic,
-            self.open_reason,
-            None,
-            self.version_dependent,
+            self.all_dynamic, self.open_reason, None, self.version_dependent, served or (),
         )
 
     def bind(self, state: State, name: str, cert: int = DEFINITE) -> None:

@@ -55,11 +55,6 @@ def test_bindings(src, expected):
     assert cert(src) == expected
 
 
-def test_module_level_getattr_opens_module():
-    s = summ("def __getattr__(name):\n    raise AttributeError(name)\n")
-    assert "__getattr__" in s.open_reason
-
-
 @pytest.mark.parametrize("src", [
     "globals()['X'] = 1\n",
     "globals().update(X=1)\n",
@@ -313,3 +308,32 @@ def test_a_fallback_import_names_the_imports_it_backs_up():
 ])
 def test_no_rescue_where_the_try_itself_may_not_run_or_the_arm_re_raises(source):
     assert _rescues(source) == {}
+
+
+@pytest.mark.parametrize("src, served", [
+    ("def __getattr__(name):\n    raise AttributeError(name)\n", ()),
+    ("def __getattr__(name):\n    if name == '__version__':\n        return '3'\n"
+     "    raise AttributeError(name)\n", ("__version__",)),
+    ("_L = {'a': 1}\n_S = frozenset({'b'})\ndef __getattr__(n):\n"
+     "    if n in _L or n in _S:\n        return 1\n    raise AttributeError\n", ("a", "b")),
+    ("def __getattr__(name):\n    if name not in ['a', 'b']:\n"
+     "        raise AttributeError(name)\n    return 1\n", ("a", "b")),
+])
+def test_getattr_serving_named_list_keeps_module_closed(src, served):
+    s = summ(src)
+    assert s.open_reason == "" and s.served == served
+
+
+@pytest.mark.parametrize("src", [
+    "def __getattr__(name):\n    return 1\n",  # every name
+    "def __getattr__(name):\n    if name == 'a':\n        return 1\n",  # falls through: None
+    "def __getattr__(name):\n    if name.startswith('a'):\n        return 1\n"
+    "    raise AttributeError(name)\n",
+    "_L = {'a': 1}\n_L = make()\ndef __getattr__(name):\n    if name in _L:\n"
+    "        return 1\n    raise AttributeError(name)\n",  # rebound: not a constant
+    "def __getattr__(name):\n    if name not in ('a',):\n        log(name)\n"
+    "        raise AttributeError(name)\n    return 1\n",
+    "if X:\n    def __getattr__(name):\n        raise AttributeError(name)\n",
+])
+def test_getattr_we_cannot_read_opens_module(src):
+    assert "__getattr__" in summ(src).open_reason
