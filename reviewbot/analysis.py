@@ -87,10 +87,17 @@ class Analysis:
         for req in requirements:
             site = self.sites.get(SiteKey(req.specs, req.constraints, handler.python_version,
                                           handler.arch))
-            if site is None:
+            if site is None or site.unsatisfiable:
                 return None
             out.append((req, site))
         return tuple(out)
+
+    def unsatisfiable(self, handler: Handler) -> list[str]:
+        """Why the handler's requirements cannot be installed, where the resolver said so."""
+        sites = (self.sites.get(SiteKey(req.specs, req.constraints, handler.python_version,
+                                        handler.arch))
+                 for req in self.package(handler).requirements)
+        return [site.unsatisfiable for site in sites if site is not None and site.unsatisfiable]
 
     def import_roots(self, handler: Handler) -> tuple[str, ...]:
         """The folders whose files the handler may load: its roots and installed folders."""
@@ -185,6 +192,9 @@ class Analysis:
                                          f"packages only from the configured index, so its "
                                          f"names are not checked")
                   for req, _ in placed for dist in req.unresolvable]
+        notes += [PackageNote(source, 1, f"the requirements cannot be installed for {label}, "
+                                         f"so the build fails: {why}")
+                  for why in self.unsatisfiable(handler)]
         return notes
 
     def closures(self, handlers: list[Handler],
@@ -286,6 +296,7 @@ class Analysis:
             # repr changes from one process to the next
             signatures.append(repr([(req, site.folder, site.no_wheel)
                                     for req, site in self.placed(handler) or ()]))
+            signatures += self.unsatisfiable(handler)
             key = self._keys[handler] = outcome_key(handler, self.third_party, signatures)
         return key
 

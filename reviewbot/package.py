@@ -88,6 +88,7 @@ class Site:
     folder: str
     names: frozenset[str]  # the top-level import names the wheels install
     no_wheel: tuple[str, ...] = ()  # distributions with no wheel: present, names guessed
+    unsatisfiable: str = ""  # why the requirements cannot be installed (then nothing is)
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,8 @@ class Resolution:
     wheels: tuple[PinnedWheel, ...] = ()
     no_wheel: tuple[str, ...] = ()  # distributions with no wheel for the target
     error: str | None = None  # resolution failed: nothing is known
+    # the requirements conflict (uv found no solution): the build fails the same way
+    unsatisfiable: bool = False
 
     def to_plain(self) -> dict:
         return asdict(self)
@@ -123,7 +125,14 @@ class Resolution:
     @classmethod
     def from_plain(cls, plain: dict) -> Resolution:
         return cls(tuple(PinnedWheel(**w) for w in plain["wheels"]), tuple(plain["no_wheel"]),
-                   plain["error"])
+                   plain["error"], bool(plain.get("unsatisfiable")))
+
+
+def _conflict(error: str) -> bool:
+    """uv found the requirements conflict among what the index has. A distribution the
+    index lacks is not that: another index (a private one) may have it."""
+    return "No solution found" in error and not re.search(
+        r"not found in the (package registry|provided package locations)", error)
 
 
 def uv_binary() -> str | None:
@@ -207,7 +216,7 @@ class Resolver:
         if cached is not None:
             return cached
         result = self._resolve(list(requirements), constraints, target)
-        if result.error is None:  # failures may be passing (network): never kept
+        if result.error is None or result.unsatisfiable:  # others may pass (network)
             self._save(key, result)
         return result
 
@@ -223,11 +232,13 @@ class Resolver:
             m = _NO_WHEEL.search(error)
             direct = {_name(r): r for r in requirements}
             if m is None or _name(m.group(1)) not in direct:
-                first = next((ln.strip() for ln in error.splitlines() if ln.strip()), error)
+                first = next((ln.strip() for ln in error.splitlines() if ln.strip()),
+                             error).removeprefix("error: ")
                 cause = next((ln.strip() for ln in error.splitlines()
                               if ln.strip().startswith("cause:")), "")
                 return Resolution(no_wheel=tuple(dropped),
-                                  error=" ".join(x for x in (first, cause) if x)[:500])
+                                  error=" ".join(x for x in (first, cause) if x)[:500],
+                                  unsatisfiable=_conflict(error))
             name = _name(m.group(1))
             dropped.append(name)
             requirements = [r for r in requirements if _name(r) != name]

@@ -80,6 +80,8 @@ class Installer:
               ) -> tuple[Site, dict[str, bytes]] | None:
         target = Target(key.python, key.arch)
         resolution = self.resolver.resolve(key.specs, target, key.constraints)
+        if resolution.unsatisfiable:  # each function it fails says so
+            return Site("", frozenset(), unsatisfiable=resolution.error or ""), {}
         if resolution.error is not None:
             notes[f"third-party names were not checked for some functions: resolving "
                   f"{', '.join(key.specs)[:200]} for {target.label} failed: "

@@ -84,8 +84,17 @@ def test_an_unknown_distribution_is_an_error_that_is_not_kept(tmp_path, links):
     r = resolver(tmp_path, links)
     result = r.resolve(["no-such-dist"], X86_312)
     assert result.error and "no-such-dist" in result.error and not result.wheels
+    assert not result.unsatisfiable  # another index may have it
     r.resolve(["no-such-dist"], X86_312)
     assert r.runs == 2
+
+
+def test_conflicting_requirements_are_kept_as_unsatisfiable(tmp_path, links):
+    r = resolver(tmp_path, links)
+    result = r.resolve(["alpha==1.0", "beta<1"], X86_312)
+    assert result.unsatisfiable and "beta" in result.error and not result.wheels
+    assert r.resolve(["alpha==1.0", "beta<1"], X86_312) == result
+    assert r.runs == 1  # the index gives the same answer: no second run
 
 
 def test_an_index_that_never_answers_is_a_bounded_error(tmp_path):

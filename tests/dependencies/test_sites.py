@@ -229,6 +229,25 @@ def test_an_unreachable_index_falls_back_to_names_only_with_one_note(tmp_path, l
     assert note.startswith("third-party names were not checked for some functions")
 
 
+def test_conflicting_requirements_are_a_warning_that_the_build_fails(tmp_path, links):
+    # alpha needs beta>=1, the file pins beta below that: pip finds no solution either
+    files = {"fn/requirements.txt": "alpha==1.0\nbeta<1\n",
+             "fn/app.py": "import alpha\nimport not_there_zz\n" + H}
+    pip = subprocess.run([require("3.12"), "-m", "pip", "install", "-q", "--dry-run",
+                          "--platform", "manylinux2014_x86_64", "--only-binary=:all:",
+                          "--no-index", "--find-links", str(links), "--target",
+                          str(tmp_path / "t"), "alpha==1.0", "beta<1"],
+                         capture_output=True, text=True)
+    assert pip.returncode != 0, pip.stdout
+    result, placed = _check(tmp_path, links, files, runtime="python3.12")
+    assert placed.notes == () and result.errors == []  # names-only rules: never a false error
+    messages = [w.message for w in result.warnings]
+    assert messages[-1].startswith("the requirements cannot be installed for python3.12 / "
+                                   "x86_64, so the build fails: "), messages
+    assert "beta" in messages[-1]
+    assert any("not_there_zz" in m for m in messages[:-1])
+
+
 def test_a_huge_requirements_file_is_not_read_and_never_makes_a_false_error(tmp_path, links):
     huge = "".join(f"package-{i}==1.0\n" for i in range(80_000))  # over a megabyte
     files = {"fn/requirements.txt": huge, "fn/app.py": "import package_7\n" + H}
