@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
 BATCH_COMMANDS = frozenset({"check", "demo", "handlers", "graph"})
 
 
+# `check`: 0 all clear, 1 an import would fail, 2 bad usage or configuration, 3 nothing
+# could be checked (no Python handler found, or changed files no handler found loads while
+# some deployment entries could not be read): neither "clear" nor "broken".
+EXIT_CODES = {"success": 0, "failure": 1, "neutral": 3}
+
+
 def run() -> None:
     """The `reviewbot` executable (and `python -m reviewbot`): main() in its own process."""
     raise SystemExit(main(own_process=True))
@@ -142,7 +148,7 @@ def cmd_check(args) -> int:
         print(to_text(report, color=sys.stdout.isatty()), end="")
     if getattr(args, "fix", False):
         _apply_fixes(args.repo, report, sys.stdout if args.format == "text" else sys.stderr)
-    return 1 if report.errors else 0
+    return EXIT_CODES[report.conclusion]
 
 
 def _apply_fixes(repo: str, report, out) -> None:

@@ -6,6 +6,7 @@ analysis core, the CLI and the GitHub adapters can share them without importing 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 # The newest Lambda Python runtime (python3.14, launched 2025-11-18): assumed, and said, for a
@@ -115,6 +116,19 @@ class Unresolved:
     line: int
     reason: str
 
+    @property
+    def not_python(self) -> bool:
+        """Known to import no Python module (another runtime, a file it executes): there
+        is nothing to settle."""
+        return self.reason.endswith((" is not Python", "not a Python module"))
+
+    @property
+    def settled_by(self) -> str:
+        """The `.github/reviewbot.yml` entry that would settle it (a handler of that name
+        replaces the deployment file's entry)."""
+        return (f"handlers:\n  - name: {json.dumps(self.name)}\n    handler: module.function\n"
+                f"    root: folder/that/becomes/var/task\n    runtime: python3.12")
+
     def to_json(self) -> dict:
         return {"source": self.source, "line": self.line, "name": self.name, "reason": self.reason}
 
@@ -197,10 +211,38 @@ class Report:
     base: str = ""
     head: str = ""
     notes: tuple[str, ...] = field(default=())
+    unloaded: tuple[str, ...] = ()  # changed Python files that no handler found loads
+
+    @property
+    def unsettled(self) -> tuple[Unresolved, ...]:
+        """Deployment entries that may run Python but could not be read."""
+        return tuple(u for u in self.unresolved if not u.not_python)
+
+    @property
+    def nothing_checked(self) -> str:
+        """Why the check cannot vouch for the change, or "": no Python handler was found,
+        or changed Python files load into no handler found while some entries could not
+        be read (they may be the ones that load them)."""
+        if self.errors:
+            return ""
+        n = len(self.unsettled)
+        entries = f"{n} deployment entr{'y' if n == 1 else 'ies'} could not be resolved"
+        if not self.handlers:
+            return f"nothing checked: {entries}" if n else \
+                "nothing checked: no Python Lambda handler was found"
+        if self.unloaded and n:
+            files = len(self.unloaded)
+            return (f"nothing checked for {files} changed Python file{'s' * (files != 1)} "
+                    f"that no handler found loads: {entries}")
+        return ""
 
     @property
     def conclusion(self) -> str:
-        return "failure" if self.errors else "success"
+        """failure, neutral (nothing could be checked: GitHub counts it as passing, so it
+        neither blocks a merge nor claims the change is safe) or success."""
+        if self.errors:
+            return "failure"
+        return "neutral" if self.nothing_checked else "success"
 
     @property
     def affected(self) -> tuple[HandlerStatus, ...]:
@@ -217,4 +259,6 @@ class Report:
             "shared_modules": [s.to_json() for s in self.shared_modules],
             "changed_files": list(self.changed_files),
             "unresolved": [u.to_json() for u in self.unresolved],
+            "nothing_checked": self.nothing_checked,
+            "unloaded": list(self.unloaded),
         }

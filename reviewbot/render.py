@@ -21,6 +21,8 @@ def to_json(report: Report) -> str:
 
 
 def verdict(report: Report) -> str:
+    if report.nothing_checked:
+        return report.nothing_checked
     affected = report.affected
     n_err = len(report.errors)
     broken = len({f.handler for f in report.errors})
@@ -48,8 +50,10 @@ def to_markdown(report: Report, *, details_url: str | None = None,
                 limit: int = 65_000, owners: Mapping[str, tuple[str, ...]] | None = None) -> str:
     """The sticky comment. `owners` (handler name -> CODEOWNERS owners) adds an Owners
     column to the affected handlers."""
-    icon = "❌" if report.errors else "✅"
+    icon = {"failure": "❌", "neutral": "⚠️"}.get(report.conclusion, "✅")
     lines = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""]
+    if report.nothing_checked:
+        lines += [*settle_markdown(report), ""]
     if report.shared_modules:
         lines += ["**Changed shared modules**", "",
                   "| Module | Loaded by | Names removed | Names added |", "|---|---|---|---|"]
@@ -99,6 +103,31 @@ def to_markdown(report: Report, *, details_url: str | None = None,
     return body
 
 
+MAX_SETTLE = 20  # entries whose configuration is shown; the rest are counted
+
+
+def settle_markdown(report: Report) -> list[str]:
+    """When nothing could be checked: what was not read, and the configuration that would
+    settle each entry."""
+    lines = []
+    if report.unloaded:
+        lines += ["Changed Python files that no handler found loads: "
+                  + ", ".join(f"`{p}`" for p in report.unloaded[:MAX_SETTLE])
+                  + (" …" if len(report.unloaded) > MAX_SETTLE else ""), ""]
+    shown = report.unsettled[:MAX_SETTLE]
+    if not shown:
+        return [*lines, "No SAM, CloudFormation, Serverless or Terraform file here defines a "
+                        "Python function. List the handlers in `.github/reviewbot.yml` "
+                        "(`handlers:`, docs/configuration.md) to have them checked."]
+    lines += [f"- {u.name} (`{u.source}:{u.line}`): {u.reason}" for u in shown]
+    if len(report.unsettled) > MAX_SETTLE:
+        lines.append(f"- … and {len(report.unsettled) - MAX_SETTLE} more")
+    lines += ["", "To settle them, list them in `.github/reviewbot.yml` on the base branch:",
+              "", "```yaml", "handlers:"]
+    lines += [line for u in shown for line in u.settled_by.splitlines()[1:]]
+    return [*lines, "```"]
+
+
 def _finding_md(f: Finding, icon: str) -> str:
     return f"- {icon} `{f.path}:{f.line}` ({f.handler}, {f.kind}): {f.message}"
 
@@ -143,7 +172,8 @@ def to_text(report: Report, *, color: bool = False) -> str:
         return f"{_COLORS[name]}{text}{_COLORS['off']}" if color else text
 
     out = []
-    head = c("red" if report.errors else "green", "FAIL" if report.errors else "OK")
+    head = {"failure": c("red", "FAIL"), "neutral": c("yellow", "NOTHING CHECKED")}.get(
+        report.conclusion, c("green", "OK"))
     out.append(f"{head} {verdict(report)}")
     if report.base or report.head:
         out.append(c("dim", f"base {report.base[:12]}  head {report.head[:12]}"))
@@ -158,7 +188,7 @@ def to_text(report: Report, *, color: bool = False) -> str:
                 out.append(f"    added:   {', '.join(s.added_names)}")
     out.append("")
     out.append(c("bold", "Handlers"))
-    out.extend(_handler_lines(report, c))
+    out.extend(_handler_lines(report, c) or [c("dim", "  none found")])
     if report.errors:
         out.append("")
         out.append(c("bold", "Errors"))
@@ -175,6 +205,9 @@ def to_text(report: Report, *, color: bool = False) -> str:
         out.append(c("bold", "Not analysed"))
         for u in report.unresolved:
             out.append(f"  {u.source}:{u.line}: {u.name}: {u.reason}")
+    if report.nothing_checked:
+        out += ["", c("bold", "Nothing checked"),
+                *(f"  {line}" for line in settle_markdown(report))]
     for note in report.notes:
         out.append(c("dim", f"note: {note}"))
     return "\n".join(out) + "\n"

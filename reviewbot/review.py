@@ -107,6 +107,7 @@ def review(
     statuses = [_status(r, bool(changed_paths), check_all, shared_paths, before, after)
                 for r in reaches]
     checked = [head_closures[s.handler] for s in statuses if s.checked]
+    loaded = {f for r in reaches for f in r.files}
     return Report(
         handlers=tuple(statuses),
         errors=tuple(e for closure in checked for e in closure.errors),
@@ -118,6 +119,8 @@ def review(
         base=base_name,
         head=head_name,
         notes=(*head_set.warnings, *notes),
+        unloaded=tuple(sorted(p for p in changed_paths
+                              if p.endswith(".py") and p not in loaded)),
     )
 
 

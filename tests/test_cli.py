@@ -230,3 +230,70 @@ def test_batch_commands_run_without_the_cyclic_gc_in_their_own_process(
     assert f"gc {gc_on}" in proc.stderr, proc.stderr
     assert run(capsys, "handlers", "--repo", str(repo))[0] == 0
     assert gc.isenabled()
+
+
+NODE_AND_COMPUTED = (
+    "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+    "  Web:\n    Type: AWS::Serverless::Function\n"
+    "    Properties: {Runtime: nodejs20.x, Handler: index.handler, CodeUri: web}\n"
+    "  Worker:\n    Type: AWS::Serverless::Function\n"
+    "    Properties: {Runtime: python3.12, Handler: !Ref WorkerHandler, CodeUri: worker}\n")
+
+
+def test_a_check_that_found_no_python_handler_is_nothing_checked_not_ok(make_repo, capsys):
+    repo = make_repo()
+    repo.commit({"template.yaml": NODE_AND_COMPUTED, "worker/app.py": "X = 1\n",
+                 "web/index.js": "exports.handler = 1\n"})
+    repo.branch("pr")
+    repo.commit({"worker/app.py": "from gone import X\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main",
+                       "--format", "json")
+    assert code == 3
+    report = json.loads(out)
+    assert report["conclusion"] == "neutral"
+    # the nodejs function is no Python function to settle; the computed one is
+    assert report["nothing_checked"] == "nothing checked: 1 deployment entry could not be " \
+                                        "resolved"
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main")
+    assert code == 3
+    assert out.startswith("NOTHING CHECKED nothing checked: 1 deployment entry")
+    assert 'Worker (`template.yaml:6`): Handler is computed' in out
+    assert '- name: "Worker"' in out  # the configuration that settles it
+    # settled in the base's configuration, the function is checked and the break found
+    repo.checkout("main")
+    repo.commit({".github/reviewbot.yml": "handlers:\n"
+                 "  - {name: Worker, handler: app.handler, root: worker, runtime: python3.12}\n"})
+    repo.branch("pr2")
+    repo.commit({"worker/app.py": "from gone import X\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main",
+                       "--head", "pr2", "--format", "json")
+    assert code == 1 and json.loads(out)["conclusion"] == "failure"
+
+
+def test_changed_python_that_no_handler_loads_with_unread_entries_is_nothing_checked(
+        make_repo, capsys):
+    repo = make_repo()
+    repo.commit({"template.yaml": NODE_AND_COMPUTED + (
+        "  Api:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {Runtime: python3.12, Handler: app.handler, CodeUri: api}\n"),
+        "worker/app.py": "X = 1\n", "api/app.py": "def handler(e, c): pass\n"})
+    repo.branch("pr")
+    repo.commit({"worker/app.py": "X = 2\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main",
+                       "--format", "json")
+    report = json.loads(out)
+    assert (code, report["conclusion"], report["unloaded"]) == (3, "neutral", ["worker/app.py"])
+    # a change the found handlers do load is theirs to judge
+    repo.commit({"api/app.py": "def handler(e, c): return 1\n", "worker/app.py": "X = 1\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main",
+                       "--format", "json")
+    assert (code, json.loads(out)["conclusion"]) == (0, "success")
+
+
+def test_an_empty_repository_and_an_empty_handler_list_are_nothing_checked(make_repo, capsys):
+    repo = make_repo()
+    repo.commit({"README.md": "hello\n", ".github/reviewbot.yml": "handlers: []\n"})
+    code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "HEAD", "--all")
+    assert code == 3
+    assert out.startswith("NOTHING CHECKED nothing checked: no Python Lambda handler was found")
+    assert "List the handlers in `.github/reviewbot.yml`" in out

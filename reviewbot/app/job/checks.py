@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from reviewbot.model import Finding, Report
-from reviewbot.render import COMMENT_MARKER, to_markdown, verdict
+from reviewbot.render import COMMENT_MARKER, settle_markdown, to_markdown, verdict
 
 log = logging.getLogger("reviewbot.checks")
 
@@ -49,7 +49,9 @@ def annotations(report: Report) -> list[dict]:
 def summary(report: Report) -> str:
     lines = [f"**{verdict(report)}**", ""]
     affected = report.affected
-    if not affected:
+    if report.nothing_checked:
+        lines += settle_markdown(report)
+    elif not affected:
         lines.append("No Lambda handler is affected by this change, so there was nothing to "
                      "import-check.")
     else:

@@ -9,7 +9,7 @@ import pytest_asyncio
 
 from reviewbot.app.github.client import GitHubClient
 from reviewbot.app.job import checks
-from reviewbot.model import Finding, Handler, HandlerStatus, Report
+from reviewbot.model import Finding, Handler, HandlerStatus, Report, Unresolved
 from tests.app.conftest import FAST
 
 
@@ -71,6 +71,22 @@ async def test_nothing_affected_says_so(standin, gh):
     stored = standin.runs("o/r", sha)[0]
     assert stored["conclusion"] == "success"
     assert "No Lambda handler is affected" in stored["output"]["summary"]
+
+
+async def test_a_run_that_could_check_nothing_is_neutral_and_says_how_to_settle(standin, gh):
+    client, sha = gh
+    run = checks.CheckRun(client, "o/r", sha)
+    await run.start()
+    await run.report(Report(handlers=(), unresolved=(
+        Unresolved("Web", "template.yaml", 3, "runtime nodejs20.x is not Python"),
+        Unresolved("Api|v2", "template.yaml", 9, "Handler is computed"))))
+    stored = standin.runs("o/r", sha)[0]
+    assert stored["conclusion"] == "neutral"
+    assert stored["output"]["title"] == "nothing checked: 1 deployment entry could not be " \
+                                        "resolved"
+    summary = stored["output"]["summary"]
+    assert "Handler is computed" in summary and '- name: "Api|v2"' in summary
+    assert "Web" not in summary
 
 
 async def test_failure_has_reason_and_rerun_button(standin, gh):
