@@ -130,7 +130,7 @@ class Analysis:
 
     def search(self, handler: Handler) -> SearchPath:
         key = (handler.roots, handler.layer_modules, handler.vendor, handler.exports,
-               handler.python_version)
+               handler.installs, handler.python_version)
         sp = self._search.get(key)
         if sp is None:
             if self._extensions is None:

@@ -53,6 +53,9 @@ class Handler:
     runtime_default: bool = False
     # The function's Architectures: x86_64 or arm64 (which wheels its build installs)
     arch: str = "x86_64"
+    # False when the build installs nothing into the code root (CDK's Function zips its
+    # asset folder as it is): a requirements.txt there is not installed
+    installs: bool = True
 
     @property
     def runtime_label(self) -> str:

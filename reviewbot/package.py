@@ -274,15 +274,19 @@ def _exported(tree: Tree, folder: str, exports: tuple[str, ...]
 def deployment_package(tree: Tree, roots: tuple[str, ...],
                        projects: dict[str, Project] | None = None, *,
                        vendor: tuple[str, ...] = (),
-                       exports: tuple[str, ...] = ()) -> DeploymentPackage:
+                       exports: tuple[str, ...] = (),
+                       installs: bool = True) -> DeploymentPackage:
     """What the builds install into these import roots: their requirements.txt, and for
     the code root (the first) the `vendor` folders, and in place of its requirements.txt
     the first of the `exports` manifests it has (Poetry's pyproject.toml, a Pipfile, or
-    with "uv", SAM's python-uv, the pyproject.toml when no requirements file is there)."""
+    with "uv", SAM's python-uv, the pyproject.toml when no requirements file is there).
+    Without `installs` the build installs nothing into the code root (CDK's Function zips
+    its folder as it is)."""
     collector = _Collector(tree, projects if projects is not None else {})
     code = roots[0] if roots else "."
-    manifest = _code_requirements(tree, code, exports)
-    exported = None if "uv" in exports and manifest else _exported(tree, code, exports)
+    manifest = _code_requirements(tree, code, exports) if installs else None
+    exported = None if ("uv" in exports and manifest) or not installs \
+        else _exported(tree, code, exports)
     for root in roots:
         path = manifest if root == code else join(root, "requirements.txt")
         if path is not None and (root != code or exported is None):
@@ -316,10 +320,10 @@ class Packages:
     _projects: dict[str, Project] = field(default_factory=dict)  # local projects read
 
     def of(self, handler: Handler) -> DeploymentPackage:
-        key = (handler.roots, handler.vendor, handler.exports)
+        key = (handler.roots, handler.vendor, handler.exports, handler.installs)
         pkg = self._by_key.get(key)
         if pkg is None:
             pkg = self._by_key[key] = deployment_package(
                 self.tree, handler.roots, self._projects, vendor=handler.vendor,
-                exports=handler.exports)
+                exports=handler.exports, installs=handler.installs)
         return pkg

@@ -1,6 +1,7 @@
 """Find Lambda handlers in the deployment files of a repository, as the runtime will see them.
 
-Reads SAM/CloudFormation templates, Serverless Framework configs and Terraform modules from a
+Reads SAM/CloudFormation templates, Serverless Framework configs, Terraform modules and CDK
+apps from a
 `Tree` only (no network, no subprocess), so the same answer comes from a checkout, a tarball
 or a test dict. What cannot be read statically is reported, never dropped.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reviewbot.discovery import sam, serverless, terraform
+from reviewbot.discovery import cdk, sam, serverless, terraform
 from reviewbot.discovery.common import Found, not_python, unique_names
 from reviewbot.model import Handler, Unresolved
 from reviewbot.tree import Tree
@@ -38,7 +39,7 @@ def discover(tree: Tree, layer_map: Mapping[str, str] | None = None) -> Discover
     allowed, or logical names) to the repo folder whose contents land in /opt/python.
     """
     found = Found()
-    for reader in (sam.discover, serverless.discover, terraform.discover):
+    for reader in (sam.discover, serverless.discover, terraform.discover, cdk.discover):
         found.extend(reader(tree, layer_map))
     python = []
     for handler in found.handlers:

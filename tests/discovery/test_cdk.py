@@ -1,0 +1,251 @@
+"""CDK apps read statically: constructs, path forms and what cannot be read; judged by
+CPython importing each handler from the folders the CDK would package (no `cdk synth`)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reviewbot.analysis import Analysis
+from reviewbot.cache import SummaryCache
+from reviewbot.config import load_config
+from reviewbot.discovery import discover
+from reviewbot.review import find_handlers
+from reviewbot.tree import Tree
+from tests.runtimes import require
+
+H = "def handler(event, context):\n    return 1\n"
+HEAD = ("import os\nfrom pathlib import Path\nimport aws_cdk as cdk\n"
+        "from aws_cdk import Stack, aws_lambda as _lambda\n"
+        "from aws_cdk.aws_lambda_python_alpha import PythonFunction, PythonLayerVersion\n"
+        "from constructs import Construct\n")
+
+
+def app(body: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A Python CDK app in infra/ whose stack `Svc` runs `body` in its __init__."""
+    stack = HEAD + ("class Svc(Stack):\n    def __init__(self, scope, construct_id, **kw):\n"
+                    "        super().__init__(scope, construct_id, **kw)\n")
+    stack += "".join(f"        {line}\n" for line in body.strip("\n").splitlines())
+    return {"infra/cdk.json": '{"app": "python3 app.py", "context": {}}',
+            "infra/app.py": "import aws_cdk as cdk\nfrom stacks.svc import Svc\n"
+                            "app = cdk.App()\nSvc(app, 'Svc')\napp.synth()\n",
+            "infra/stacks/__init__.py": "", "infra/stacks/svc.py": stack,
+            "infra/lambda/app.py": H, **(extra or {})}
+
+
+def handlers(files: dict[str, str]):
+    found = discover(Tree.from_files(files))
+    return {h.name: h for h in found.handlers}, found
+
+
+FN = ("_lambda.Function(self, 'Fn', runtime=_lambda.Runtime.PYTHON_3_12, "
+      "handler='app.handler', code=_lambda.Code.from_asset({}))")
+
+
+@pytest.mark.parametrize("expr, prelude", [
+    ("'lambda'", ""),  # relative to the cdk.json folder, where cdk runs
+    ("os.path.join(os.path.dirname(__file__), '..', 'lambda')", ""),
+    ("os.path.join(os.getcwd(), 'lambda')", ""),
+    ("str(Path(__file__).parent.parent / 'lambda')", ""),
+    ("str(Path(__file__).resolve().parent.joinpath('..', 'lambda'))", ""),
+    ("CODE", "CODE = 'lambda'"),
+    ("f'{BASE}/lambda'", "BASE = os.getcwd()"),
+    ("os.path.abspath('lambda')", ""),
+])
+def test_path_forms_people_write(expr, prelude):
+    files = app(prelude + "\n" + FN.format(expr))
+    found, _ = handlers(files)
+    assert found["Svc/Fn"].root == "infra/lambda"
+    assert found["Svc/Fn"].runtime == "python3.12"
+
+
+WORKERS = HEAD + """
+SRC = os.path.join(os.path.dirname(__file__), '..', 'workers')
+
+def make(scope, name):
+    return _lambda.Function(scope, f'{name.upper()}Fn', runtime=_lambda.Runtime.PYTHON_3_13,
+                            handler=f'{name}.handler', code=_lambda.Code.from_asset(SRC))
+
+class Worker(Construct):
+    def __init__(self, scope, cid, *, folder):
+        super().__init__(scope, cid)
+        self.fn = _lambda.SingletonFunction(self, 'Fn', uuid='u', handler='w.handler',
+                                            runtime=_lambda.Runtime.PYTHON_3_12,
+                                            code=_lambda.Code.from_asset(folder))
+
+class Svc(Stack):
+    def __init__(self, scope, construct_id, **kw):
+        super().__init__(scope, construct_id, **kw)
+        props = dict(runtime=_lambda.Runtime.PYTHON_3_11, handler='app.handler')
+        _lambda.Function(self, 'Kw', code=_lambda.Code.from_asset('lambda'), **props)
+        for name in ['a', 'b']:
+            make(self, name)
+        Worker(self, 'W', folder=SRC)
+"""
+
+
+def test_props_objects_helpers_loops_and_custom_constructs():
+    files = app("", {"infra/stacks/svc.py": WORKERS, "infra/workers/a.py": H,
+                     "infra/workers/b.py": H, "infra/workers/w.py": H})
+    found, _ = handlers(files)
+    assert {n: (h.handler, h.root, h.runtime) for n, h in found.items()} == {
+        "Svc/Kw": ("app.handler", "infra/lambda", "python3.11"),
+        "Svc/AFn": ("a.handler", "infra/workers", "python3.13"),
+        "Svc/BFn": ("b.handler", "infra/workers", "python3.13"),
+        "Svc/W/Fn": ("w.handler", "infra/workers", "python3.12"),
+    }
+    line = WORKERS.splitlines().index("    return _lambda.Function(scope, f'{name.upper()}Fn', "
+                                      "runtime=_lambda.Runtime.PYTHON_3_13,") + 1
+    assert (found["Svc/AFn"].source, found["Svc/AFn"].line) == ("infra/stacks/svc.py", line)
+
+
+def test_constructs_and_their_packages():
+    files = app("""
+shared = _lambda.LayerVersion(self, 'Shared', code=_lambda.Code.from_asset('layers/shared'))
+pylayer = PythonLayerVersion(self, 'PyLayer', entry='layers/py')
+published = _lambda.LayerVersion.from_layer_version_arn(
+    self, 'Ext', 'arn:aws:lambda:us-east-1:123456789012:layer:team-utils:4')
+_lambda.Function(self, 'Fn', runtime=_lambda.Runtime.PYTHON_3_12, handler='app.handler',
+                 code=_lambda.Code.from_asset('lambda'), layers=[shared, pylayer],
+                 architecture=_lambda.Architecture.ARM_64)
+PythonFunction(self, 'Py', entry='svc', index='handlers/main.py', handler='run',
+               runtime=_lambda.Runtime.PYTHON_3_13, layers=[published])
+_lambda.DockerImageFunction(self, 'Img', code=_lambda.DockerImageCode.from_image_asset('img'))
+_lambda.CfnFunction(self, 'Cfn', runtime='python3.12', handler='x.h',
+                    code=_lambda.CfnFunction.CodeProperty(zip_file='x'), role='r')
+_lambda.Function(self, 'Node', runtime=_lambda.Runtime.NODEJS_20_X, handler='i.h',
+                 code=_lambda.Code.from_asset('lambda'))
+""", {"infra/layers/shared/python/shared.py": "", "infra/layers/py/pyl.py": "",
+      "infra/svc/handlers/main.py": "def run(e, c):\n    pass\n",
+      "infra/img/Dockerfile": "FROM public.ecr.aws/lambda/python:3.11\n"
+                              "COPY src/ ${LAMBDA_TASK_ROOT}\nCMD [\"img.handler\"]\n",
+      "infra/img/src/img.py": H})
+    found, result = handlers(files)
+    fn, py, img = found["Svc/Fn"], found["Svc/Py"], found["Svc/Img"]
+    # LayerVersion's asset lands in /opt (python/ inside it), PythonLayerVersion's in /opt/python
+    assert fn.paths == ("infra/layers/shared/python", "infra/layers/py") and fn.arch == "arm64"
+    assert not fn.installs  # Function zips its folder as it is: no requirements installed
+    assert (py.handler, py.root, py.runtime, py.installs) == (
+        "handlers.main.run", "infra/svc", "python3.13", True)
+    assert not py.complete and py.unknown_layers  # a layer known only by its ARN
+    assert (img.handler, img.root, img.runtime) == ("img.handler", "infra/img/src", "python3.11")
+    reasons = {u.name: u.reason for u in result.unresolved}
+    assert reasons["Svc/Node"] == "runtime nodejs20.x is not Python"
+    assert "inline or an S3 artifact" in reasons["Svc/Cfn"]
+
+
+def test_what_only_a_run_knows_is_unresolved_with_file_line_reason_and_settled_by_config():
+    files = app("""
+folder = self.node.try_get_context('code_dir')
+_lambda.Function(self, 'Ctx', runtime=_lambda.Runtime.PYTHON_3_12, handler='app.handler',
+                 code=_lambda.Code.from_asset(folder))
+_lambda.Function(self, 'Env', runtime=_lambda.Runtime.PYTHON_3_12,
+                 handler=os.environ.get('HANDLER'), code=_lambda.Code.from_asset('lambda'))
+""")
+    found, result = handlers(files)
+    assert found == {}
+    [ctx, env] = sorted(result.unresolved, key=lambda u: u.line)
+    assert (ctx.name, ctx.source, ctx.line) == ("Svc/Ctx", "infra/stacks/svc.py", 11)
+    assert ctx.reason == ("the code folder cannot be read statically: a value from the CDK "
+                          "context (try_get_context)")
+    assert env.reason == "handler cannot be read statically: a value from the environment"
+    config = load_config("handlers:\n  - {name: Svc/Ctx, handler: app.handler, "
+                         "root: infra/lambda, runtime: python3.12}\n")
+    settled = find_handlers(Tree.from_files(files), config)
+    assert [h.name for h in settled.handlers] == ["Svc/Ctx"]
+    assert [u.name for u in settled.unresolved] == ["Svc/Env"]
+
+
+def test_typescript_apps_and_unreadable_cdk_json_are_unresolved_not_silent():
+    files = {"web/cdk.json": '{"app": "npx ts-node --prefer-ts-exts bin/web.ts"}',
+             "web/bin/web.ts": "new App();\n", "odd/cdk.json": '{"app": "make synth"}'}
+    found, result = handlers(files)
+    assert found == {}
+    assert {u.source: u.reason.split(":")[0] for u in result.unresolved} == {
+        "web/cdk.json": "web/bin/web.ts", "odd/cdk.json": "app command 'make synth' names no "
+                                                          "Python or TypeScript file"}
+
+
+def test_a_runaway_app_stops_with_a_warning():
+    files = app("", {"infra/stacks/svc.py": HEAD + (
+        "def spin(x):\n    return x\n"
+        "class Svc(Stack):\n    def __init__(self, scope, cid):\n"
+        "        for x in range(10000):\n            for y in range(1000):\n"
+        "                spin(x)\n")})
+    _, result = handlers(files)
+    assert any("not read to the end" in w for w in result.warnings)
+
+
+# -- judged by CPython: the folders the CDK would package, imported for real --------------
+
+JUDGE = r"""
+import importlib, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+try:
+    module = importlib.import_module(sys.argv[3])
+    getattr(module, sys.argv[4])
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}")
+else:
+    print("ok")
+"""
+
+LAYERED = """
+layer = {layer}
+_lambda.Function(self, 'Fn', runtime=_lambda.Runtime.PYTHON_3_12, handler='app.handler',
+                 code=_lambda.Code.from_asset('lambda'), layers=[layer])
+"""
+CASES = {
+    # the shared module under the layer's python/ folder: /opt/python/shared.py
+    "layer-python-folder": (
+        "_lambda.LayerVersion(self, 'L', code=_lambda.Code.from_asset('layers/shared'))",
+        {"infra/layers/shared/python/shared.py": "X = 1\n"}, ("layers/shared", "opt")),
+    # at the layer's top: /opt/shared.py, not importable (the common mistake)
+    "layer-flat": (
+        "_lambda.LayerVersion(self, 'L', code=_lambda.Code.from_asset('layers/flat'))",
+        {"infra/layers/flat/shared.py": "X = 1\n"}, ("layers/flat", "opt")),
+    # PythonLayerVersion puts its entry in /opt/python itself
+    "python-layer": (
+        "PythonLayerVersion(self, 'L', entry='layers/flat')",
+        {"infra/layers/flat/shared.py": "X = 1\n"}, ("layers/flat", "opt/python")),
+}
+
+
+def _cpython(tmp: Path, files: dict[str, str], layer: tuple[str, str], module: str) -> str:
+    for rel, text in files.items():
+        (tmp / "repo" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / "repo" / rel).write_text(text)
+    task, opt = tmp / "var/task", tmp / "opt"
+    shutil.copytree(tmp / "repo/infra/lambda", task)  # Code.from_asset('lambda'), as it is
+    shutil.copytree(tmp / "repo/infra" / layer[0], tmp / layer[1], dirs_exist_ok=True)
+    out = subprocess.run([require("3.12"), "-I", "-S", "-c", JUDGE, str(task),
+                          str(opt / "python"), module, "handler"],
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_handler_imports_as_cpython_imports_it_from_the_packaged_folders(tmp_path, case):
+    layer, extra, layout = CASES[case]
+    files = app(LAYERED.format(layer=layer),
+                {"infra/lambda/app.py": "from shared import X\n" + H, **extra})
+    truth = _cpython(tmp_path, files, layout, "app")
+    found, _ = handlers(files)
+    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(found["Svc/Fn"])
+    ours = result.errors[0].message.removeprefix("Unable to import module 'app': ") \
+        if result.errors else "ok"
+    assert ours == truth.removeprefix("ModuleNotFoundError: ")
+
+
+def test_a_plain_function_installs_nothing_so_its_requirements_are_missing(tmp_path):
+    files = app(FN.format("'lambda'"), {"infra/lambda/app.py": "import requests\n" + H,
+                                        "infra/lambda/requirements.txt": "requests\n"})
+    truth = _cpython(tmp_path, files, ("lambda", "opt/python"), "app")
+    assert truth == "ModuleNotFoundError: No module named 'requests'"
+    found, _ = handlers(files)
+    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(found["Svc/Fn"])
+    assert [e.message for e in result.errors] == [
+        "Unable to import module 'app': No module named 'requests'"]
