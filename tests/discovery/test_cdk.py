@@ -249,3 +249,26 @@ def test_a_plain_function_installs_nothing_so_its_requirements_are_missing(tmp_p
     result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(found["Svc/Fn"])
     assert [e.message for e in result.errors] == [
         "Unable to import module 'app': No module named 'requests'"]
+
+
+def test_keyword_ids_container_images_and_code_built_elsewhere():
+    files = app("""
+_lambda.Function(self, id='kw', runtime=_lambda.Runtime.PYTHON_3_9, handler='app.handler',
+                 code=_lambda.Code.from_asset(path='lambda'))
+_lambda.Function(self, 'FromImage', handler=_lambda.Handler.FROM_IMAGE,
+                 runtime=_lambda.Runtime.FROM_IMAGE,
+                 code=_lambda.EcrImageCode.from_asset_image(directory='img'))
+_lambda.Function(self, 'Inline', runtime=_lambda.Runtime.PYTHON_3_12, handler='index.h',
+                 code=_lambda.InlineCode('def h(e, c): pass'))
+_lambda.Function(self, 'S3', runtime=_lambda.Runtime.PYTHON_3_12, handler='index.h',
+                 code=_lambda.S3Code(bucket, 'key.zip'))
+""", {"infra/img/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\n"
+                              "COPY app.py ${LAMBDA_TASK_ROOT}\nCMD [\"app.handler\"]\n",
+      "infra/img/app.py": H})
+    found, result = handlers(files)
+    assert (found["Svc/kw"].root, found["Svc/kw"].runtime) == ("infra/lambda", "python3.9")
+    assert (found["Svc/FromImage"].handler, found["Svc/FromImage"].runtime) == (
+        "app.handler", "python3.12")
+    reasons = {u.name: u.reason for u in result.unresolved}
+    assert reasons == {"Svc/Inline": "the code is inline code (InlineCode)",
+                       "Svc/S3": "the code is code built elsewhere (S3Code)"}

@@ -147,7 +147,8 @@ class Builder:
     def _handler(self, c: Construct) -> str:
         """Add the handler; the reason it cannot be read otherwise."""
         p = c.props
-        if c.kind == "DockerImageFunction":
+        if c.kind == "DockerImageFunction" or (isinstance(p.get("code"), Asset)
+                                               and p["code"].image):
             return self._image(c)
         runtime = p.get("runtime")
         if isinstance(runtime, RuntimeRef):
@@ -171,6 +172,8 @@ class Builder:
                 code = code.path
             elif c.kind == "CfnFunction" or (code is not None and not isinstance(code, Unknown)):
                 return "code is inline or an S3 artifact: only Code.from_asset is read"
+            elif isinstance(code, Unknown) and code.reason.startswith(("inline", "code built")):
+                return f"the code is {code.reason}"
         if not isinstance(handler, str):
             return _why(handler, "handler") if handler is not None else "no handler"
         root = self.folder(code)

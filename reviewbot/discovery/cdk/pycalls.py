@@ -235,21 +235,24 @@ class Calls:
                     line: int) -> Any:
         last = func.last
         if last in ("from_asset", "fromAsset", "AssetCode", "from_image_asset",
-                    "fromImageAsset"):
-            image = "image" in last.lower()
-            return Asset(asset_path(args[0] if args else kwargs.get("directory"), self.cwd),
-                         image=image, file=kwargs.get("file", "Dockerfile"),
-                         cmd=kwargs.get("cmd"))
-        if last in ("from_inline", "fromInline", "from_bucket", "fromBucket", "InlineCode",
-                    "from_cfn_parameters", "fromCfnParameters"):
-            return Unknown(f"code that is not a folder ({last})")
+                    "fromImageAsset", "from_asset_image", "fromAssetImage"):
+            where = args[0] if args else kwargs.get("path", kwargs.get("directory"))
+            return Asset(asset_path(where, self.cwd), image="image" in last.lower(),
+                         file=kwargs.get("file", "Dockerfile"), cmd=kwargs.get("cmd"))
+        if last in ("from_inline", "fromInline", "InlineCode"):
+            return Unknown(f"inline code ({last})")
+        if last in ("from_bucket", "fromBucket", "S3Code", "from_cfn_parameters",
+                    "fromCfnParameters", "from_ecr_image", "fromEcrImage", "EcrImageCode"):
+            return Unknown(f"code built elsewhere ({last})")
         if last in ("from_layer_version_arn", "fromLayerVersionArn"):
             return ExternalLayer(args[2] if len(args) > 2 else kwargs.get("layer_version_arn"))
         if last == "Runtime" and args and isinstance(args[0], str):
             return RuntimeRef(args[0])
         if last in FUNCTIONS | LAYERS:
-            path = child(args[0] if args else None, args[1] if len(args) > 1 else None)
+            scope, cid = [*args, None, None][:2]
             props = dict(kwargs)
+            scope = props.pop("scope", scope)
+            path = child(scope, props.pop("id", props.pop("construct_id", cid)))
             if len(args) > 2 and isinstance(args[2], dict):
                 props = {**args[2], **props}
             if "entry" in props:
