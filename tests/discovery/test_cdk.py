@@ -159,14 +159,21 @@ _lambda.Function(self, 'Env', runtime=_lambda.Runtime.PYTHON_3_12,
     assert [u.name for u in settled.unresolved] == ["Svc/Env"]
 
 
-def test_typescript_apps_and_unreadable_cdk_json_are_unresolved_not_silent():
-    files = {"web/cdk.json": '{"app": "npx ts-node --prefer-ts-exts bin/web.ts"}',
-             "web/bin/web.ts": "new App();\n", "odd/cdk.json": '{"app": "make synth"}'}
+def test_an_app_command_that_cannot_be_read_is_unresolved_not_silent():
+    files = {"odd/cdk.json": '{"app": "make synth"}',
+             "gone/cdk.json": '{"app": "python3 missing.py"}',
+             "js/cdk.json": '{"app": "node bin/web.js"}',  # compiled from bin/web.ts
+             "js/bin/web.ts": "import * as cdk from 'aws-cdk-lib';\n"
+                              "import * as lambda from 'aws-cdk-lib/aws-lambda';\n"
+                              "const app = new cdk.App();\nconst s = new cdk.Stack(app, 'S');\n"
+                              "new lambda.Function(s, 'F', { runtime: lambda.Runtime.PYTHON_3_12,"
+                              " handler: 'a.h', code: lambda.Code.fromAsset('fn') });\n",
+             "js/fn/a.py": H}
     found, result = handlers(files)
-    assert found == {}
-    assert {u.source: u.reason.split(":")[0] for u in result.unresolved} == {
-        "web/cdk.json": "web/bin/web.ts", "odd/cdk.json": "app command 'make synth' names no "
-                                                          "Python or TypeScript file"}
+    assert list(found) == ["S/F"] and found["S/F"].root == "js/fn"
+    assert {u.source: u.reason for u in result.unresolved} == {
+        "odd/cdk.json": "app command 'make synth' names no Python or TypeScript file",
+        "gone/cdk.json": "app file missing.py is not in the repository"}
 
 
 def test_a_runaway_app_stops_with_a_warning():
@@ -272,3 +279,131 @@ _lambda.Function(self, 'S3', runtime=_lambda.Runtime.PYTHON_3_12, handler='index
     reasons = {u.name: u.reason for u in result.unresolved}
     assert reasons == {"Svc/Inline": "the code is inline code (InlineCode)",
                        "Svc/S3": "the code is code built elsewhere (S3Code)"}
+
+
+# -- TypeScript apps (tree-sitter), the same rules -----------------------------------------
+
+TS_HEAD = ("import * as cdk from 'aws-cdk-lib';\nimport { Construct } from 'constructs';\n"
+           "import * as lambda from 'aws-cdk-lib/aws-lambda';\nimport * as path from 'path';\n"
+           "import { join } from 'path';\n"
+           "import { PythonFunction, PythonLayerVersion } from "
+           "'@aws-cdk/aws-lambda-python-alpha';\n")
+
+
+def ts_app(body: str, extra: dict[str, str] | None = None, prelude: str = "") -> dict[str, str]:
+    """A TypeScript CDK app in web/ whose stack `Svc` runs `body` in its constructor."""
+    stack = TS_HEAD + prelude + (
+        "\nexport class Svc extends cdk.Stack {\n"
+        "  constructor(scope: Construct, id: string, props?: cdk.StackProps) {\n"
+        "    super(scope, id, props);\n")
+    stack += "".join(f"    {line}\n" for line in body.strip("\n").splitlines()) + "  }\n}\n"
+    return {"web/cdk.json": '{"app": "npx ts-node --prefer-ts-exts bin/web.ts"}',
+            "web/bin/web.ts": "#!/usr/bin/env node\nimport 'source-map-support/register';\n"
+                              "import * as cdk from 'aws-cdk-lib';\n"
+                              "import { Svc } from '../lib/svc';\n"
+                              "const app = new cdk.App();\nnew Svc(app, 'Svc', {});\n",
+            "web/lib/svc.ts": stack, "web/lambda/app.py": H, **(extra or {})}
+
+
+TS_FN = ("new lambda.Function(this, 'Fn', {{ runtime: lambda.Runtime.PYTHON_3_12, "
+         "handler: 'app.handler', code: lambda.Code.fromAsset({}) }});")
+
+
+@pytest.mark.parametrize("expr, prelude", [
+    ("'lambda'", ""),
+    ("path.join(__dirname, '..', 'lambda')", ""),
+    ("join(__dirname, '../lambda')", ""),
+    ("path.resolve(__dirname, '..', 'lambda')", ""),
+    ("process.cwd() + '/lambda'", ""),
+    ("CODE", "const CODE = 'lambda';\n"),
+    ("`${BASE}/lambda`", "const BASE = path.join(__dirname, '..');\n"),
+])
+def test_typescript_path_forms(expr, prelude):
+    found, _ = handlers(ts_app(TS_FN.format(expr), prelude=prelude))
+    assert (found["Svc/Fn"].root, found["Svc/Fn"].runtime) == ("web/lambda", "python3.12")
+
+
+def test_typescript_props_helpers_loops_classes_and_fields():
+    prelude = """
+interface WorkerProps { name: string; layer: lambda.ILayerVersion }
+function make(scope: Construct, name: string) {
+  return new lambda.Function(scope, `${name}Fn`, { ...common, handler: `${name}.handler` });
+}
+const common = { runtime: lambda.Runtime.PYTHON_3_13, code: lambda.Code.fromAsset('workers') };
+class Worker extends Construct {
+  readonly prefix = 'W';
+  constructor(scope: Construct, id: string, props: WorkerProps) {
+    super(scope, id);
+    new lambda.Function(this, `${this.prefix}Fn`, { ...common, handler: `${props.name}.handler`,
+                                                    layers: [props.layer] });
+  }
+}
+"""
+    body = """
+const layer = new lambda.LayerVersion(this, 'L', { code: lambda.Code.fromAsset('layers/l') });
+for (const name of ['a', 'b']) {
+  make(this, name);
+}
+new Worker(this, 'Work', { name: 'w', layer });
+"""
+    files = ts_app(body, {"web/workers/a.py": H, "web/workers/b.py": H, "web/workers/w.py": H,
+                          "web/layers/l/python/x.py": ""}, prelude)
+    found, _ = handlers(files)
+    assert {n: (h.handler, h.root, h.runtime, h.paths) for n, h in found.items()} == {
+        "Svc/aFn": ("a.handler", "web/workers", "python3.13", ()),
+        "Svc/bFn": ("b.handler", "web/workers", "python3.13", ()),
+        "Svc/Work/WFn": ("w.handler", "web/workers", "python3.13", ("web/layers/l/python",)),
+    }
+
+
+def test_typescript_constructs_and_unresolved_values():
+    body = """
+const py = new PythonLayerVersion(this, 'Py', { entry: path.join(__dirname, '../layers/py') });
+new PythonFunction(this, 'PyFn', { entry: 'svc', index: 'handlers/main.py', handler: 'run',
+                                   runtime: lambda.Runtime.PYTHON_3_11, layers: [py],
+                                   architecture: lambda.Architecture.ARM_64 });
+new lambda.DockerImageFunction(this, 'Img', {
+  code: lambda.DockerImageCode.fromImageAsset('img', { cmd: ['img.handler'] }) });
+new lambda.Function(this, 'Ctx', { runtime: lambda.Runtime.PYTHON_3_12, handler: 'app.handler',
+                                   code: lambda.Code.fromAsset(this.node.tryGetContext('dir')) });
+new lambda.Function(this, 'Inline', { runtime: lambda.Runtime.PYTHON_3_12, handler: 'i.h',
+                                      code: lambda.Code.fromInline('x') });
+new lambda.Function(this, 'Node', { runtime: lambda.Runtime.NODEJS_20_X, handler: 'i.h',
+                                    code: lambda.Code.fromAsset('lambda') });
+"""
+    files = ts_app(body, {"web/layers/py/pyl.py": "", "web/svc/handlers/main.py": H,
+                          "web/img/Dockerfile": "FROM public.ecr.aws/lambda/python:3.12\n"
+                                                "COPY . ${LAMBDA_TASK_ROOT}\n",
+                          "web/img/img.py": H})
+    found, result = handlers(files)
+    py = found["Svc/PyFn"]
+    assert (py.handler, py.root, py.paths, py.runtime, py.arch, py.installs) == (
+        "handlers.main.run", "web/svc", ("web/layers/py",), "python3.11", "arm64", True)
+    assert (found["Svc/Img"].handler, found["Svc/Img"].root) == ("img.handler", "web/img")
+    reasons = {u.name: (u.source, u.reason) for u in result.unresolved}
+    assert reasons == {
+        "Svc/Ctx": ("web/lib/svc.ts", "the code folder cannot be read statically: a value "
+                                      "from the CDK context (try_get_context)"),
+        "Svc/Inline": ("web/lib/svc.ts", "the code is inline code (fromInline)"),
+        "Svc/Node": ("web/lib/svc.ts", "runtime nodejs20.x is not Python")}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_typescript_handler_imports_as_cpython_imports_it(tmp_path, case):
+    layer, extra, layout = CASES[case]
+    ts_layer = layer.replace("_lambda.", "lambda.").replace("from_asset", "fromAsset") \
+        .replace("(self, 'L', code=", "(this, 'L', { code: ").replace("(self, 'L', entry=",
+                                                                       "(this, 'L', { entry: ")
+    ts_layer = ts_layer[:-1] + " })"
+    body = (f"const layer = new {ts_layer};\n"
+            "new lambda.Function(this, 'Fn', { runtime: lambda.Runtime.PYTHON_3_12, handler: "
+            "'app.handler', code: lambda.Code.fromAsset('lambda'), layers: [layer] });")
+    files = ts_app(body, {"web/lambda/app.py": "from shared import X\n" + H,
+                          **{k.replace("infra/", "web/"): v for k, v in extra.items()}})
+    repo_files = {k.replace("web/", "infra/"): v for k, v in files.items()}
+    truth = _cpython(tmp_path, repo_files, layout, "app")
+    found, _ = handlers(files)
+    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(found["Svc/Fn"])
+    ours = result.errors[0].message.removeprefix("Unable to import module 'app': ") \
+        if result.errors else "ok"
+    assert ours == truth.removeprefix("ModuleNotFoundError: ")

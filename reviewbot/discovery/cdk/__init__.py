@@ -2,7 +2,7 @@
 
 `cdk synth` runs the app's code, which the App must never do (and which needs AWS
 credentials and Node.js). Instead the app's source is evaluated by a bounded reader of its
-own (pyapp.py for Python; TypeScript is not read yet, and says so), and its Lambda
+own (pyapp.py for Python, tsapp.py for TypeScript), and its Lambda
 constructs become handlers (constructs.py). Handler names are construct paths
 (`Stack/Construct`), stable across runs, so `.github/reviewbot.yml` can settle what
 cannot be read by the same name. A committed `cdk.out/` is ignored (discovery skips it).
@@ -19,6 +19,7 @@ from typing import Any
 from reviewbot.discovery.cdk.constructs import Builder
 from reviewbot.discovery.cdk.pyapp import PythonApp
 from reviewbot.discovery.cdk.pyvalues import Budget
+from reviewbot.discovery.cdk.tsapp import TypeScriptApp
 from reviewbot.discovery.common import Found, dirname, local_path, skipped
 from reviewbot.tree import Tree
 
@@ -72,12 +73,7 @@ def discover(tree: Tree, layer_map: Mapping[str, Any] | None = None) -> Found:
             found.skip(f"{path}:app", path, 1, entry)
             continue
         language, file = entry
-        if language != "python":
-            found.skip(f"{path}:app", path, 1,
-                       f"{file}: TypeScript CDK apps are not read yet; list the functions in "
-                       f".github/reviewbot.yml")
-            continue
-        reader = PythonApp(tree, app_dir, file)
+        reader = (PythonApp if language == "python" else TypeScriptApp)(tree, app_dir, file)
         try:
             reader.run()
         except (Budget, RecursionError) as exc:

@@ -41,6 +41,7 @@ from reviewbot.discovery.cdk.pyvalues import (
     concrete,
     external_reason,
     hashable,
+    snake,
     text,
 )
 
@@ -197,7 +198,7 @@ class Calls:
             self.invoke(Func(init.node, init.module, init.closure, obj), args, dict(kwargs),
                         owner)
             return
-        fields = [s.target.id for s in cls.node.body
+        fields = [s.target.id for s in getattr(cls.node, "body", ())
                   if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
         for i, name in enumerate(fields):
             if i < len(args):
@@ -218,7 +219,7 @@ class Calls:
             if found is not None:
                 return found
         if func.name.startswith(("os.path.", "posixpath.")) or func.name in (
-                "os.getcwd", "builtins.str", "builtins.len", "builtins.list", "builtins.dict",
+                "os.getcwd", "process.cwd", "builtins.str", "builtins.len", "builtins.list", "builtins.dict",
                 "builtins.range", "builtins.enumerate", "builtins.zip", "builtins.tuple",
                 "builtins.sorted", "builtins.print", "builtins.super"):
             return self.builtin(func.name, args, kwargs)
@@ -237,8 +238,9 @@ class Calls:
         if last in ("from_asset", "fromAsset", "AssetCode", "from_image_asset",
                     "fromImageAsset", "from_asset_image", "fromAssetImage"):
             where = args[0] if args else kwargs.get("path", kwargs.get("directory"))
+            options = args[1] if len(args) > 1 and isinstance(args[1], dict) else kwargs
             return Asset(asset_path(where, self.cwd), image="image" in last.lower(),
-                         file=kwargs.get("file", "Dockerfile"), cmd=kwargs.get("cmd"))
+                         file=options.get("file", "Dockerfile"), cmd=options.get("cmd"))
         if last in ("from_inline", "fromInline", "InlineCode"):
             return Unknown(f"inline code ({last})")
         if last in ("from_bucket", "fromBucket", "S3Code", "from_cfn_parameters",
@@ -253,8 +255,8 @@ class Calls:
             props = dict(kwargs)
             scope = props.pop("scope", scope)
             path = child(scope, props.pop("id", props.pop("construct_id", cid)))
-            if len(args) > 2 and isinstance(args[2], dict):
-                props = {**args[2], **props}
+            if len(args) > 2 and isinstance(args[2], dict):  # TypeScript's props object
+                props = {snake(k): v for k, v in args[2].items()} | props
             if "entry" in props:
                 props["entry"] = asset_path(props["entry"], self.cwd)
             c = Construct(last, path or "<unknown scope>", props, source, line)
@@ -266,8 +268,13 @@ class Calls:
 
     def builtin(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         fn = name.rpartition(".")[2]
-        if name == "os.getcwd":
+        if name in ("os.getcwd", "process.cwd"):
             return self.cwd
+        if fn == "resolve":  # node's path.resolve: joined, then made absolute from the cwd
+            texts = [text(a) for a in args]
+            if not all(isinstance(t, str) for t in texts):
+                return Unknown("a path computed at run time")
+            return abspath(posixpath.join(*texts) if texts else ".", self.cwd)
         if fn in ("abspath", "realpath"):
             return abspath(args[0] if args else "", self.cwd)
         if fn in ("exists", "isdir", "isfile"):

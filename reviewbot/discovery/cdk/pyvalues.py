@@ -151,3 +151,10 @@ def external_reason(name: str) -> str:
     if any(w in low for w in ("import_value", "from_lookup", "value_for", "ssm", "fn.")):
         return "a value from another stack or the account"
     return f"the result of {name}()"
+
+
+def snake(name: Any) -> Any:
+    """`layerVersionArn` -> `layer_version_arn`: TypeScript props by their Python names."""
+    if not isinstance(name, str):
+        return name
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
