@@ -234,17 +234,24 @@ def _cpython(tmp: Path, files: dict[str, str], layer: tuple[str, str], module: s
     return out.stdout.strip()
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_the_handler_imports_as_cpython_imports_it_from_the_packaged_folders(tmp_path, case):
-    layer, extra, layout = CASES[case]
-    files = app(LAYERED.format(layer=layer),
-                {"infra/lambda/app.py": "from shared import X\n" + H, **extra})
-    truth = _cpython(tmp_path, files, layout, "app")
+def _agree(tmp: Path, files: dict[str, str], packaged: dict[str, str],
+           layout: tuple[str, str]) -> None:
+    """The check of Svc/Fn says what CPython says importing it from the packaged folders
+    (`packaged`: the same app's files with the function's code under infra/)."""
+    truth = _cpython(tmp, packaged, layout, "app")
     found, _ = handlers(files)
     result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(found["Svc/Fn"])
     ours = result.errors[0].message.removeprefix("Unable to import module 'app': ") \
         if result.errors else "ok"
     assert ours == truth.removeprefix("ModuleNotFoundError: ")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_handler_imports_as_cpython_imports_it_from_the_packaged_folders(tmp_path, case):
+    layer, extra, layout = CASES[case]
+    files = app(LAYERED.format(layer=layer),
+                {"infra/lambda/app.py": "from shared import X\n" + H, **extra})
+    _agree(tmp_path, files, files, layout)
 
 
 def test_a_plain_function_installs_nothing_so_its_requirements_are_missing(tmp_path):
@@ -400,10 +407,4 @@ def test_typescript_handler_imports_as_cpython_imports_it(tmp_path, case):
             "'app.handler', code: lambda.Code.fromAsset('lambda'), layers: [layer] });")
     files = ts_app(body, {"web/lambda/app.py": "from shared import X\n" + H,
                           **{k.replace("infra/", "web/"): v for k, v in extra.items()}})
-    repo_files = {k.replace("web/", "infra/"): v for k, v in files.items()}
-    truth = _cpython(tmp_path, repo_files, layout, "app")
-    found, _ = handlers(files)
-    result = Analysis(Tree.from_files(files), SummaryCache(disk=False)).check(found["Svc/Fn"])
-    ours = result.errors[0].message.removeprefix("Unable to import module 'app': ") \
-        if result.errors else "ok"
-    assert ours == truth.removeprefix("ModuleNotFoundError: ")
+    _agree(tmp_path, files, {k.replace("web/", "infra/"): v for k, v in files.items()}, layout)

@@ -130,14 +130,20 @@ class Calls:
             return func
         return Unknown("a call of a computed value")
 
+    def frame(self, func: Func, cls: Cls | None) -> dict[str, Any]:
+        """A call's local names: the enclosing function's, and the class whose method runs
+        (for `super`)."""
+        scope: dict[str, Any] = {"<closure>": func.closure} if func.closure is not None else {}
+        if cls is not None:
+            scope["<class>"] = cls
+        return scope
+
     def invoke(self, func: Func, args: list[Any], kwargs: dict[str, Any],
                cls: Cls | None = None) -> Any:
         if self.depth >= MAX_DEPTH:
             return Unknown("calls nested too deeply")
         node = func.node
-        scope: dict[str, Any] = {"<closure>": func.closure} if func.closure is not None else {}
-        if cls is not None:
-            scope["<class>"] = cls
+        scope = self.frame(func, cls)
         params = [*node.args.posonlyargs, *node.args.args]
         if func.bound is not None:
             args = [func.bound, *args]

@@ -404,11 +404,9 @@ class TypeScriptApp(Calls):
         if self.depth >= MAX_DEPTH:
             return Unknown("calls nested too deeply")
         node = func.node
-        scope: dict[str, Any] = {"<closure>": func.closure} if func.closure is not None else {}
+        scope = self.frame(func, cls)
         if func.bound is not None:
             scope["this"] = func.bound
-        if cls is not None:
-            scope["<class>"] = cls
         params = node.child_by_field_name("parameters") or node.child_by_field_name(
             "parameter")
         plist = [params] if params is not None and params.type == "identifier" else (
