@@ -10,6 +10,7 @@ over the cores and write their outcomes and summaries to the SQLite cache.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -130,8 +131,11 @@ _DEPLOYMENT_SUFFIXES = (".yml", ".yaml", ".json", ".template", ".tf", ".tfvars")
 def _base_handlers(base: Tree, config: Config, changed: Mapping[str, str],
                    head_set: HandlerSet) -> HandlerSet:
     """Discovery reads deployment files and which paths exist: when the change only edits
-    other files in place, the base has the same handlers; do not parse them twice."""
+    other files in place, the base has the same handlers; do not parse them twice. A CDK
+    app's own modules (any file below a cdk.json) are deployment files too."""
+    apps = [posixpath.dirname(p) for p in base.blobs if posixpath.basename(p) == "cdk.json"]
     same_handlers = all(status == "M" and not p.lower().endswith(_DEPLOYMENT_SUFFIXES)
+                        and not any(a in ("", ".") or p.startswith(a + "/") for a in apps)
                         for p, status in changed.items())
     return head_set if same_handlers else find_handlers(base, config)
 

@@ -36,6 +36,7 @@ from reviewbot.discovery.cdk.pyvalues import (
     Returned,
     Super,
     abspath,
+    as_construct,
     asset_path,
     child,
     concrete,
@@ -177,7 +178,7 @@ class Calls:
 
     def is_scope_class(self, cls: Any) -> bool:
         if isinstance(cls, Ext):
-            return cls.last in SCOPE_KINDS
+            return cls.last in SCOPE_KINDS or (cls.is_lambda and cls.last in FUNCTIONS | LAYERS)
         return isinstance(cls, Cls) and any(self.is_scope_class(b) for b in cls.bases)
 
     def instantiate(self, cls: Cls, args: list[Any], kwargs: dict[str, Any]) -> Obj:
@@ -213,9 +214,18 @@ class Calls:
                 obj.attrs[name] = kwargs[name]
 
     def super_init(self, sup: Super, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """The base's initialiser: the app's own, or, for a class that extends a Lambda
+        construct (`class SharedLayer(LayerVersion)`), that construct, recorded."""
         base = next((b for b in sup.cls.bases if isinstance(b, Cls)), None)
         if base is not None:
             self.init(base, sup.obj, args, kwargs)
+            return
+        ext = next((b for b in sup.cls.bases if isinstance(b, Ext)), None)
+        if ext is not None and ext.is_lambda and ext.last in FUNCTIONS | LAYERS:
+            node = sup.cls.node
+            line = getattr(node, "lineno", None) or node.start_point[0] + 1
+            sup.obj.attrs["<construct>"] = self.lambda_call(ext, args, kwargs,
+                                                            sup.cls.module.path, line)
 
     def external(self, func: Ext, args: list[Any], kwargs: dict[str, Any], source: str,
                  line: int) -> Any:
@@ -245,6 +255,8 @@ class Calls:
                     "fromImageAsset", "from_asset_image", "fromAssetImage"):
             where = args[0] if args else kwargs.get("path", kwargs.get("directory"))
             options = args[1] if len(args) > 1 and isinstance(args[1], dict) else kwargs
+            if options.get("bundling") is not None:  # its command writes the asset
+                return Unknown("code built by a bundling command (bundling=)")
             return Asset(asset_path(where, self.cwd), image="image" in last.lower(),
                          file=options.get("file", "Dockerfile"), cmd=options.get("cmd"))
         if last in ("from_inline", "fromInline", "InlineCode"):
@@ -265,6 +277,8 @@ class Calls:
                 props = {snake(k): v for k, v in args[2].items()} | props
             if "entry" in props:
                 props["entry"] = asset_path(props["entry"], self.cwd)
+            if isinstance(props.get("layers"), list | tuple):
+                props["layers"] = [as_construct(layer) for layer in props["layers"]]
             c = Construct(last, path or "<unknown scope>", props, source, line)
             self.constructs.append(c)
             return c
@@ -326,7 +340,7 @@ class Calls:
                 self.super_init(owner, args, kwargs)
             return None
         if isinstance(owner, Construct):
-            owner.layers.extend(args)
+            owner.layers.extend(as_construct(a) for a in args)
             return None
         if isinstance(owner, PurePosixPath):
             if name in ("resolve", "absolute"):

@@ -158,3 +158,8 @@ def snake(name: Any) -> Any:
     if not isinstance(name, str):
         return name
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def as_construct(value: Any) -> Any:
+    """An instance of the app's subclass of a Lambda construct, as that construct."""
+    return value.attrs.get("<construct>", value) if isinstance(value, Obj) else value
