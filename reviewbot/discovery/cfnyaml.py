@@ -36,7 +36,7 @@ class LoadError(Exception):
         self.line = line
 
 
-class CfnLoader(yaml.SafeLoader):
+class CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's when built in
     """SafeLoader plus CloudFormation short tags, long form out (`!Ref X` -> {"Ref": "X"})."""
 
 

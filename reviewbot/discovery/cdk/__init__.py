@@ -62,8 +62,12 @@ def _app(tree: Tree, path: str, found: Found) -> str | None:
 
 def discover(tree: Tree, layer_map: Mapping[str, Any] | None = None) -> Found:
     found = Found()
-    for path in sorted(p for p in tree.blobs
-                       if posixpath.basename(p) == "cdk.json" and not skipped(p)):
+    apps = sorted(p for p in tree.blobs if posixpath.basename(p) == "cdk.json" and not skipped(p))
+    # the apps' files in one read (one git call), not one per module the readers open
+    folders = tuple(f"{dirname(p)}/" for p in apps)
+    tree.prefetch(p for p in tree.blobs if p.endswith((".py", ".ts", "cdk.json"))
+                  and not skipped(p) and (p.startswith(folders) or "./" in folders))
+    for path in apps:
         app = _app(tree, path, found)
         if app is None:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import posixpath
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -15,6 +16,7 @@ MAX_DEPTH = 40  # nested calls
 MAX_TEXT = 10_000  # longest string or list the evaluator builds
 SCOPE_KINDS = ("Stack", "Construct", "NestedStack", "Stage", "Resource")
 LAMBDA_MODULES = ("aws_lambda", "aws_lambda_python_alpha", "aws_lambda_python")
+LAMBDA_MODULES_SET = frozenset(LAMBDA_MODULES)
 STR_METHODS = frozenset({"join", "format", "replace", "lower", "upper", "strip", "lstrip",
                          "rstrip", "split", "startswith", "endswith", "title", "capitalize",
                          "removeprefix", "removesuffix"})
@@ -44,7 +46,12 @@ class Ext:
 
     @property
     def is_lambda(self) -> bool:
-        return any(m in self.name.split(".") for m in LAMBDA_MODULES)
+        return _in_lambda_module(self.name)
+
+
+@cache
+def _in_lambda_module(name: str) -> bool:
+    return not LAMBDA_MODULES_SET.isdisjoint(name.split("."))
 
 
 @dataclass

@@ -257,8 +257,9 @@ class TypeScriptApp(Calls):
 
     def expr(self, node, module: Module, scope: dict | None) -> Any:
         kind = node.type
-        if kind in UNWRAP:
-            return self.expr(node.named_children[0], module, scope)
+        if kind in UNWRAP:  # `<T>x` has its type first, `x as T` after
+            inner = node.named_children[-1 if kind == "type_assertion" else 0]
+            return self.expr(inner, module, scope)
         if kind == "string":
             return _string(node)
         if kind == "template_string":
