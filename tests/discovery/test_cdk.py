@@ -455,3 +455,14 @@ def test_a_pull_request_that_edits_the_cdk_app_rereads_its_functions(make_repo):
     report = check_repo(str(repo.path), "main", "pr")
     assert [(e.handler, e.kind, e.message) for e in report.errors] == [
         ("Svc/Fn", "missing-handler", "Handler 'main' missing on module 'app'")]
+
+
+def test_an_asset_that_excludes_files_says_the_whole_folder_is_checked():
+    files = app("_lambda.Function(self, 'Fn', runtime=_lambda.Runtime.PYTHON_3_12, "
+                "handler='app.handler', code=_lambda.Code.from_asset('lambda', "
+                "exclude=['tests']))")
+    found, result = handlers(files)
+    assert found["Svc/Fn"].root == "infra/lambda"
+    assert result.warnings == (
+        "infra/stacks/svc.py:10: Svc/Fn: its code asset excludes files (exclude=); the whole "
+        "folder is checked, so an import of an excluded file is not caught",)

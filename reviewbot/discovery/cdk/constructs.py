@@ -51,6 +51,7 @@ class Asset:
     image: bool = False
     file: Any = "Dockerfile"
     cmd: Any = None
+    exclude: Any = None  # `exclude=[...]`: files of the folder left out of the zip
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,10 @@ class Builder:
         else:
             handler, code = p.get("handler"), p.get("code")
             if isinstance(code, Asset):
+                if code.exclude is not None:
+                    self.found.warn(c.source, c.line, f"{c.path}: its code asset excludes "
+                                    "files (exclude=); the whole folder is checked, so an "
+                                    "import of an excluded file is not caught")
                 code = code.path
             elif c.kind == "CfnFunction" or (code is not None and not isinstance(code, Unknown)):
                 return "code is inline or an S3 artifact: only Code.from_asset is read"

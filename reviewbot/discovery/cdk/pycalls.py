@@ -258,7 +258,8 @@ class Calls:
             if options.get("bundling") is not None:  # its command writes the asset
                 return Unknown("code built by a bundling command (bundling=)")
             return Asset(asset_path(where, self.cwd), image="image" in last.lower(),
-                         file=options.get("file", "Dockerfile"), cmd=options.get("cmd"))
+                         file=options.get("file", "Dockerfile"), cmd=options.get("cmd"),
+                         exclude=options.get("exclude"))
         if last in ("from_inline", "fromInline", "InlineCode"):
             return Unknown(f"inline code ({last})")
         if last in ("from_bucket", "fromBucket", "S3Code", "from_cfn_parameters",
