@@ -60,6 +60,8 @@ class Config:
     request_owner_reviews: bool = False  # ask the CODEOWNERS of affected handlers to review
     recheck_command: str = "@reviewbot recheck"
     path: str = CONFIG_PATH
+    # read a committed cdk.out/ (what `cdk synth` wrote) instead of the CDK app's source
+    cdk_out: bool = False
 
     def is_shared(self, path: str) -> bool | None:
         """True/False when `shared` globs are set; None means: decide by usage."""
@@ -88,7 +90,7 @@ def config_from_plain(data: tuple) -> Config:
 _HANDLER_KEYS = {"name", "handler", "root", "paths", "runtime", "environment"}
 _TOP_KEYS = {"handlers", "shared", "checklist", "layers", "third_party", "runtime", "discover",
              "check_name", "comment_on_drafts", "checklist_required", "checklist_check_name",
-             "request_owner_reviews", "recheck_command"}
+             "request_owner_reviews", "recheck_command", "cdk_out"}
 
 
 def _where(path: str, node: yaml.Node) -> str:
@@ -217,7 +219,8 @@ def _top_value(path: str, key: str, node: yaml.Node):
     """The value of a top-level key; `handlers` stays a node until the runtime is known."""
     if key in ("shared", "checklist", "third_party"):
         return _strings(path, key, node)
-    if key in ("discover", "comment_on_drafts", "checklist_required", "request_owner_reviews"):
+    if key in ("discover", "comment_on_drafts", "checklist_required", "request_owner_reviews",
+               "cdk_out"):
         return _scalar(path, key, node, bool)
     if key == "layers":
         return {name: _layer_source(path, f"layers.{name}", v)

@@ -50,7 +50,7 @@ def find_handlers(tree: Tree, config: Config) -> HandlerSet:
     if config.discover:
         from reviewbot.discovery import discover
 
-        discovery = discover(tree, config.layers)
+        discovery = discover(tree, config.layers, cdk_out=config.cdk_out)
         found = {h.name: h for h in discovery.handlers}
         unresolved = discovery.unresolved
         warnings = discovery.warnings

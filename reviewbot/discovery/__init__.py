@@ -32,15 +32,18 @@ def _warning_key(text: str) -> tuple[str, int, str]:
     return (path, int(line) if line.isdigit() else 0, message)
 
 
-def discover(tree: Tree, layer_map: Mapping[str, str] | None = None) -> Discovery:
+def discover(tree: Tree, layer_map: Mapping[str, str] | None = None, *,
+             cdk_out: bool = False) -> Discovery:
     """Every handler of every deployment file in `tree`.
 
     `layer_map` maps layer references that cannot be read from the repo (ARNs, `*` globs
     allowed, or logical names) to the repo folder whose contents land in /opt/python.
+    With `cdk_out`, a CDK app's committed cdk.out/ is read instead of its source.
     """
     found = Found()
-    for reader in (sam.discover, serverless.discover, terraform.discover, cdk.discover):
+    for reader in (sam.discover, serverless.discover, terraform.discover):
         found.extend(reader(tree, layer_map))
+    found.extend(cdk.discover(tree, layer_map, cdk_out=cdk_out))
     python = []
     for handler in found.handlers:
         reason = not_python(tree, handler)

@@ -466,3 +466,38 @@ def test_an_asset_that_excludes_files_says_the_whole_folder_is_checked():
     assert result.warnings == (
         "infra/stacks/svc.py:10: Svc/Fn: its code asset excludes files (exclude=); the whole "
         "folder is checked, so an import of an excluded file is not caught",)
+
+
+SYNTH = """{
+  "Resources": {
+    "SharedL1": {"Type": "AWS::Lambda::LayerVersion",
+                 "Properties": {"Content": {"S3Bucket": "b", "S3Key": "l.zip"}},
+                 "Metadata": {"aws:cdk:path": "Svc/Shared/Resource", "aws:asset:path": "asset.l1"}},
+    "FnA1": {"Type": "AWS::Lambda::Function",
+             "Properties": {"Code": {"S3Bucket": "b", "S3Key": "f.zip"}, "Handler": "app.handler",
+                            "Runtime": "python3.11", "Architectures": ["arm64"],
+                            "Layers": [{"Ref": "SharedL1"}]},
+             "Metadata": {"aws:cdk:path": "Svc/Fn/Resource", "aws:asset:path": "asset.f1"}}
+  }
+}"""
+
+
+@pytest.mark.parametrize("cdk_out", [False, True])
+def test_a_committed_cdk_out_is_read_only_when_the_config_says_so(cdk_out):
+    files = app(FN.format("'lambda'"), {
+        "infra/cdk.out/Svc.template.json": SYNTH, "infra/cdk.out/asset.f1/app.py": H,
+        "infra/cdk.out/asset.l1/python/shared.py": ""})
+    found = discover(Tree.from_files(files), cdk_out=cdk_out)
+    [fn] = found.handlers
+    assert fn.name == "Svc/Fn"
+    if cdk_out:  # the synthesized bundle, its layer from the template
+        assert (fn.root, fn.paths, fn.runtime, fn.arch, fn.installs) == (
+            "infra/cdk.out/asset.f1", ("infra/cdk.out/asset.l1/python",), "python3.11",
+            "arm64", False)
+        assert (fn.source, fn.line) == ("infra/cdk.out/Svc.template.json", 6)
+    else:  # the app's source; the stale synth output is ignored
+        assert (fn.root, fn.runtime, fn.source) == ("infra/lambda", "python3.12",
+                                                    "infra/stacks/svc.py")
+    config = load_config("cdk_out: true\n")
+    assert [h.root for h in find_handlers(Tree.from_files(files), config).handlers] == [
+        "infra/cdk.out/asset.f1"]

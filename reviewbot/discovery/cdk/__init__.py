@@ -5,7 +5,8 @@ credentials and Node.js). Instead the app's source is evaluated by a bounded rea
 own (pyapp.py for Python, tsapp.py for TypeScript), and its Lambda
 constructs become handlers (constructs.py). Handler names are construct paths
 (`Stack/Construct`), stable across runs, so `.github/reviewbot.yml` can settle what
-cannot be read by the same name. A committed `cdk.out/` is ignored (discovery skips it).
+cannot be read by the same name. A committed `cdk.out/` is ignored unless the config's
+`cdk_out: true` asks for it (synth.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from reviewbot.discovery.cdk.constructs import Builder
 from reviewbot.discovery.cdk.pyapp import PythonApp
 from reviewbot.discovery.cdk.pyvalues import Budget
+from reviewbot.discovery.cdk.synth import read_synth
 from reviewbot.discovery.cdk.tsapp import TypeScriptApp
 from reviewbot.discovery.common import Found, dirname, local_path, skipped
 from reviewbot.tree import Tree
@@ -60,7 +62,8 @@ def _app(tree: Tree, path: str, found: Found) -> str | None:
     return app
 
 
-def discover(tree: Tree, layer_map: Mapping[str, Any] | None = None) -> Found:
+def discover(tree: Tree, layer_map: Mapping[str, Any] | None = None, *,
+             cdk_out: bool = False) -> Found:
     found = Found()
     apps = sorted(p for p in tree.blobs if posixpath.basename(p) == "cdk.json" and not skipped(p))
     # the apps' files in one read (one git call), not one per module the readers open
@@ -72,6 +75,8 @@ def discover(tree: Tree, layer_map: Mapping[str, Any] | None = None) -> Found:
         if app is None:
             continue
         app_dir = dirname(path)
+        if cdk_out and read_synth(tree, app_dir, layer_map, found):
+            continue
         entry = _entry(app, app_dir, tree)
         if isinstance(entry, str):
             found.skip(f"{path}:app", path, 1, entry)
