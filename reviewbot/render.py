@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from reviewbot.checklist import item_line
+from reviewbot.markdown import code, text
 from reviewbot.model import Finding, Report
 
 COMMENT_MARKER = "<!-- reviewbot:import-check -->"
@@ -43,7 +44,11 @@ def _chain(chain: tuple[str, ...]) -> str:
 
 
 def _names(names: tuple[str, ...]) -> str:
-    return ", ".join(f"`{n}`" for n in names) if names else "—"
+    return ", ".join(code(n, cell=True) for n in names) if names else "—"
+
+
+def _chain_md(chain: tuple[str, ...]) -> str:
+    return text(_chain(chain), cell=True)
 
 
 def to_markdown(report: Report, *, details_url: str | None = None,
@@ -58,10 +63,10 @@ def to_markdown(report: Report, *, details_url: str | None = None,
         lines += ["**Changed shared modules**", "",
                   "| Module | Loaded by | Names removed | Names added |", "|---|---|---|---|"]
         for s in report.shared_modules:
-            users = ", ".join(s.handlers) or "—"
+            users = text(", ".join(s.handlers), cell=True) or "—"
             status = "" if s.status == "modified" else f" ({s.status})"
-            lines.append(f"| `{s.path}`{status} | {users} | {_names(s.removed_names)} | "
-                         f"{_names(s.added_names)} |")
+            lines.append(f"| {code(s.path, cell=True)}{status} | {users} | "
+                         f"{_names(s.removed_names)} | {_names(s.added_names)} |")
         lines.append("")
     affected = report.affected
     if affected:
@@ -73,9 +78,10 @@ def to_markdown(report: Report, *, details_url: str | None = None,
             h = st.handler
             who = ""
             if owners is not None:
-                who = f" {', '.join(owners.get(h.name, ())) or '—'} |"
-            lines.append(f"| {h.name} | `{h.handler}` in `{h.root}` | {st.runtime_label} | "
-                         f"{_chain(st.chain)} |{who}")
+                who = f" {text(', '.join(owners.get(h.name, ())), cell=True) or '—'} |"
+            lines.append(f"| {text(h.name, cell=True)} | {code(h.handler, cell=True)} in "
+                         f"{code(h.root, cell=True)} | {st.runtime_label} | "
+                         f"{_chain_md(st.chain)} |{who}")
         lines.append("")
     if report.errors:
         lines += ["**Import check**", ""]
@@ -89,7 +95,8 @@ def to_markdown(report: Report, *, details_url: str | None = None,
     if report.unresolved:
         lines += [f"<details><summary>{len(report.unresolved)} function"
                   f"{'s' * (len(report.unresolved) != 1)} not analysed</summary>", ""]
-        lines += [f"- {u.name} (`{u.source}:{u.line}`): {u.reason}" for u in report.unresolved]
+        lines += [f"- {text(u.name)} ({code(f'{u.source}:{u.line}')}): {text(u.reason)}"
+                  for u in report.unresolved]
         lines += ["", "</details>", ""]
     if report.checklist and (report.shared_modules or report.errors):
         lines += ["**Reviewer checklist**", ""]
@@ -106,20 +113,27 @@ def to_markdown(report: Report, *, details_url: str | None = None,
 MAX_SETTLE = 20  # entries whose configuration is shown; the rest are counted
 
 
-def settle_markdown(report: Report) -> list[str]:
+def _plain(value: str, **_) -> str:
+    return value
+
+
+def settle_markdown(report: Report, *, markdown: bool = True) -> list[str]:
     """When nothing could be checked: what was not read, and the configuration that would
-    settle each entry."""
+    settle each entry (for the terminal too, `markdown=False`: nothing escaped)."""
+    t = text if markdown else _plain
+    c = code if markdown else (lambda value: f"`{value}`")
     lines = []
     if report.unloaded:
         lines += ["Changed Python files that no handler found loads: "
-                  + ", ".join(f"`{p}`" for p in report.unloaded[:MAX_SETTLE])
+                  + ", ".join(c(p) for p in report.unloaded[:MAX_SETTLE])
                   + (" …" if len(report.unloaded) > MAX_SETTLE else ""), ""]
     shown = report.unsettled[:MAX_SETTLE]
     if not shown:
-        return [*lines, "No SAM, CloudFormation, Serverless or Terraform file here defines a "
-                        "Python function. List the handlers in `.github/reviewbot.yml` "
-                        "(`handlers:`, docs/configuration.md) to have them checked."]
-    lines += [f"- {u.name} (`{u.source}:{u.line}`): {u.reason}" for u in shown]
+        return [*lines, "No SAM, CloudFormation, Serverless, Terraform or CDK file here "
+                        "defines a Python function. List the handlers in "
+                        "`.github/reviewbot.yml` (`handlers:`, docs/configuration.md) to have "
+                        "them checked."]
+    lines += [f"- {t(u.name)} ({c(f'{u.source}:{u.line}')}): {t(u.reason)}" for u in shown]
     if len(report.unsettled) > MAX_SETTLE:
         lines.append(f"- … and {len(report.unsettled) - MAX_SETTLE} more")
     lines += ["", "To settle them, list them in `.github/reviewbot.yml` on the base branch:",
@@ -129,7 +143,8 @@ def settle_markdown(report: Report) -> list[str]:
 
 
 def _finding_md(f: Finding, icon: str) -> str:
-    return f"- {icon} `{f.path}:{f.line}` ({f.handler}, {f.kind}): {f.message}"
+    return (f"- {icon} {code(f'{f.path}:{f.line}')} ({text(f.handler)}, {f.kind}): "
+            f"{text(f.message)}")
 
 
 _COLORS = {"red": "\033[31m", "green": "\033[32m", "yellow": "\033[33m", "bold": "\033[1m",
@@ -207,7 +222,7 @@ def to_text(report: Report, *, color: bool = False) -> str:
             out.append(f"  {u.source}:{u.line}: {u.name}: {u.reason}")
     if report.nothing_checked:
         out += ["", c("bold", "Nothing checked"),
-                *(f"  {line}" for line in settle_markdown(report))]
+                *(f"  {line}" for line in settle_markdown(report, markdown=False))]
     for note in report.notes:
         out.append(c("dim", f"note: {note}"))
     return "\n".join(out) + "\n"

@@ -91,7 +91,8 @@ def test_markdown_is_the_pr_comment(incident, capsys):
                        "--head", commits["pr"], "--format", "markdown")
     assert code == 1
     assert out.startswith("<!-- reviewbot:import-check -->\n### ❌")
-    assert "| `backend/src/goals_common/__init__.py` | auth, create_goal, list_goals |" in out
+    assert ("| `backend/src/goals_common/__init__.py` | auth, create\\_goal, list\\_goals |"
+            in out)
     assert "`backend/handlers/auth/main.py:3`" in out and "GoalValidationError" in out
     assert "- [ ] Every name that dependent handlers import" in out
 

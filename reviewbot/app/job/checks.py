@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from reviewbot.markdown import text
 from reviewbot.model import Finding, Report
 from reviewbot.render import COMMENT_MARKER, settle_markdown, to_markdown, verdict
 
@@ -60,7 +61,8 @@ def summary(report: Report) -> str:
         for st in affected:
             chain = " → ".join(st.chain) if st.chain else "(its definition or requirements changed)"
             mark = "❌ import error" if st.handler.name in broken else "✅ imports resolve"
-            lines.append(f"| {st.handler.name} | {chain} | {mark} |")
+            lines.append(f"| {text(st.handler.name, cell=True)} | {text(chain, cell=True)} | "
+                         f"{mark} |")
     if report.errors:
         lines += ["", f"{len(report.errors)} error annotation"
                   f"{'s' * (len(report.errors) != 1)} mark the failing imports."]

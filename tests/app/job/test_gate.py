@@ -197,7 +197,7 @@ async def test_owners_are_named_and_asked_to_review(server):
     table = body.split("**Affected handlers**")[1].split("**Import check**")[0]
     assert "| Owners |" in table
     assert "@alice, @acme/identity, @octocat |" in table  # auth: the last matching rule
-    assert "| list_goals |" in table and "bob@example.com |" in table
+    assert "| list\\_goals |" in table and "bob@example.com |" in table
     assert "@platform-lead |" in table  # create_goal: the catch-all
     # Requested: users and teams, never the author, never an e-mail.
     assert gh.repos[REPO].review_requests[PR] == {"users": ["alice", "platform-lead"],

@@ -8,6 +8,7 @@ from reviewbot.app.demo.github import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.app.logs import JSONFormatter
 from reviewbot.app.web import keys
 from reviewbot.demo import incident_files
+from reviewbot.markdown import text
 from reviewbot.render import COMMENT_MARKER
 from tests.app.conftest import (
     check_run_event,
@@ -36,8 +37,8 @@ async def test_incident_pr_fails_then_fix_passes_with_one_updated_comment(server
     failures = [a for a in run["annotations"] if a["annotation_level"] == "failure"]
     assert [(a["path"], a["start_line"]) for a in failures] == [(AUTH, 3)]
     assert "GoalValidationError" in failures[0]["message"]
-    for name in ("auth", "create_goal", "list_goals"):
-        assert name in run["output"]["summary"]
+    for name in ("auth", "create_goal", "list_goals"):  # as Markdown text: `_` escaped
+        assert text(name, cell=True) in run["output"]["summary"]
 
     comments = gh.comments(INCIDENT_REPO, INCIDENT_PR)
     assert len(comments) == 1
@@ -46,7 +47,7 @@ async def test_incident_pr_fails_then_fix_passes_with_one_updated_comment(server
     assert first["body"].startswith(COMMENT_MARKER)
     affected = first["body"].split("**Affected handlers**")[1].split("**Import check**")[0]
     for name in ("auth", "create_goal", "list_goals"):
-        assert f"| {name} |" in affected
+        assert f"| {text(name, cell=True)} |" in affected
     assert "health" not in affected
     assert f"`{AUTH}:3`" in first["body"] and "GoalValidationError" in first["body"]
 

@@ -1,0 +1,83 @@
+"""The comment and the check run as GitHub renders them (cmark-gfm, GitHub's renderer):
+text from code and messages stays literal, tables keep their columns."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reviewbot.app.job import checks
+from reviewbot.markdown import code, text
+from reviewbot.model import Finding, Handler, HandlerStatus, Report, SharedModuleChange
+from reviewbot.render import to_markdown
+
+cmarkgfm = pytest.importorskip("cmarkgfm")  # in the test extra; skips only outside it
+
+INCIDENT = ("Unable to import module 'main': cannot import name 'GoalValidationError' from "
+            "'goals_common' (backend/src/goals_common/__init__.py)")
+ODD = "auth|v2 *beta* __x__ <b>[y](z)</b> `t`"
+
+
+def html(markdown: str) -> str:
+    from cmarkgfm.cmark import Options
+
+    return cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+
+
+def plain(fragment: str) -> str:
+    """The text a reader sees: tags dropped, entities decoded."""
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def report() -> Report:
+    handlers = [Handler(name, "main.handler", f"backend/handlers/{i}")
+                for i, name in enumerate(["auth", ODD, "create_goal"])]
+    return Report(
+        handlers=tuple(HandlerStatus(h, True, ("main", "goals_common"), True) for h in handlers),
+        errors=(Finding("auth", "backend/handlers/auth/main.py", 3, "missing-name", INCIDENT),
+                Finding(ODD, "backend/handlers/1/main.py", 1, "missing-module",
+                        "No module named 'a_b_c' *and* |pipes|")),
+        shared_modules=(SharedModuleChange("backend/src/goals_common/__init__.py",
+                                           ("auth", ODD), ("__all__", "Goal_Error"), ()),),
+        base="b" * 40, head="h" * 40)
+
+
+@pytest.mark.parametrize("render", [
+    lambda r: to_markdown(r), lambda r: checks.summary(r), lambda r: checks.details(r)])
+def test_paths_names_and_messages_render_literally(render):
+    out = html(render(report()))
+    assert not re.search(r"<(strong|em)>(init|x|beta|and)</\1>", out)
+    shown = plain(out)
+    assert "<b>" not in out  # raw HTML from a name is shown, not rendered
+    if "Import check" in shown or "GoalValidationError" in shown:
+        assert INCIDENT in shown
+    assert ODD in shown
+
+
+@pytest.mark.parametrize("render", [
+    lambda r: to_markdown(r), lambda r: checks.summary(r), lambda r: checks.details(r)])
+def test_a_name_with_pipes_stays_in_its_own_cell(render):
+    """GFM drops the cells a row has beyond its header, so a `|` in a name would shift the
+    rest of the row and lose its end: the name must be one whole cell."""
+    out = html(render(report()))
+    tables = re.findall(r"<table>.*?</table>", out, re.S)
+    assert tables
+    cells = [plain(c) for t in tables for c in re.findall(r"<td>(.*?)</td>", t, re.S)]
+    assert ODD in cells or any(c.startswith(ODD + " ") for c in cells), cells
+    for table in tables:
+        columns = len(re.findall(r"<th[ >]", table))
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+            assert len(re.findall(r"<td[ >]", row)) == columns, row
+
+
+@pytest.mark.parametrize("value", ["__init__.py", "a|b", "`x`", "x\\y", "*a* _b_ ~c~",
+                                   "<script>", "[l](u)", "&copy;", "line\nbreak"])
+def test_text_and_code_show_the_value_as_it_is(value):
+    assert plain(html(text(value))).strip() == value
+    flat = value.replace("\n", " ")
+    assert plain(html(code(value))).strip() == value.replace("\n", " ")
+    cell = html(f"| h |\n|---|\n| {code(value, cell=True)} | \n")
+    assert plain(re.search(r"<td>(.*?)</td>", cell, re.S).group(1)) == flat
