@@ -7,6 +7,7 @@ body of the sticky PR comment, hidden marker included.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 
@@ -51,63 +52,130 @@ def _chain_md(chain: tuple[str, ...]) -> str:
     return text(_chain(chain), cell=True)
 
 
+MAX_ROWS = 10  # affected handlers shown open; a longer table is collapsed
+_UNABLE = re.compile(r"^Unable to import module '[^']*': ")
+
+
 def to_markdown(report: Report, *, details_url: str | None = None,
                 limit: int = 65_000, owners: Mapping[str, tuple[str, ...]] | None = None) -> str:
-    """The sticky comment. `owners` (handler name -> CODEOWNERS owners) adds an Owners
-    column to the affected handlers."""
+    """The sticky comment, read top-down: the verdict (counts, head, the check run), the
+    errors grouped by cause, the changed shared modules, the affected handlers with their
+    status, then the checklist. `owners` (handler name -> CODEOWNERS owners) adds an
+    Owners column. Over `limit`, the long sections are cut first, each replaced by a line
+    that says where it is in full; the verdict, every error group and the whole checklist
+    stay."""
     icon = {"failure": "❌", "neutral": "⚠️"}.get(report.conclusion, "✅")
-    lines = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""]
+    run = f"[the check run]({details_url})" if details_url else "the check run"
+    head = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""]
+    if report.head:
+        head += [f"Head {code(report.head[:12])}" + (f" · details in {run}" if details_url
+                                                      else ""), ""]
     if report.nothing_checked:
-        lines += [*settle_markdown(report), ""]
-    if report.shared_modules:
-        lines += ["**Changed shared modules**", "",
-                  "| Module | Loaded by | Names removed | Names added |", "|---|---|---|---|"]
-        for s in report.shared_modules:
-            users = text(", ".join(s.handlers), cell=True) or "—"
-            status = "" if s.status == "modified" else f" ({s.status})"
-            lines.append(f"| {code(s.path, cell=True)}{status} | {users} | "
-                         f"{_names(s.removed_names)} | {_names(s.added_names)} |")
-        lines.append("")
-    affected = report.affected
-    if affected:
-        cols = " Owners |" if owners is not None else ""
-        lines += ["**Affected handlers**", "",
-                  f"| Handler | Entry point | Runtime | Import chain |{cols}",
-                  "|---|---|---|---|" + ("---|" if owners is not None else "")]
-        for st in affected:
-            h = st.handler
-            who = ""
-            if owners is not None:
-                who = f" {text(', '.join(owners.get(h.name, ())), cell=True) or '—'} |"
-            lines.append(f"| {text(h.name, cell=True)} | {code(h.handler, cell=True)} in "
-                         f"{code(h.root, cell=True)} | {st.runtime_label} | "
-                         f"{_chain_md(st.chain)} |{who}")
-        lines.append("")
-    if report.errors:
-        lines += ["**Import check**", ""]
-        lines += [_finding_md(f, "❌") for f in report.errors]
-        lines.append("")
-    if report.warnings:
-        lines += [f"<details><summary>{len(report.warnings)} warning"
-                  f"{'s' * (len(report.warnings) != 1)}</summary>", ""]
-        lines += [_finding_md(f, "⚠️") for f in report.warnings]
-        lines += ["", "</details>", ""]
-    if report.unresolved:
-        lines += [f"<details><summary>{len(report.unresolved)} function"
-                  f"{'s' * (len(report.unresolved) != 1)} not analysed</summary>", ""]
-        lines += [f"- {text(u.name)} ({code(f'{u.source}:{u.line}')}): {text(u.reason)}"
-                  for u in report.unresolved]
-        lines += ["", "</details>", ""]
+        head += [*settle_markdown(report), ""]
+    sections = [  # (name, lines, what replaces it when the comment is too long)
+        ("errors", _error_groups(report), None),
+        ("shared", _shared_table(report), f"*Changed shared modules: in {run}.*"),
+        ("affected", _affected_table(report, owners),
+         f"*{len(report.affected)} affected handlers: listed in {run}.*"),
+        ("warnings", _collapsed(f"{len(report.warnings)} warning"
+                                f"{'s' * (len(report.warnings) != 1)}",
+                                [_finding_md(f, "⚠️") for f in report.warnings]),
+         f"*{len(report.warnings)} warnings: in {run}.*"),
+        ("unresolved", _collapsed(
+            f"{len(report.unresolved)} function{'s' * (len(report.unresolved) != 1)} "
+            "not analysed", [f"- {text(u.name)} ({code(f'{u.source}:{u.line}')}): "
+                             f"{text(u.reason)}" for u in report.unresolved]),
+         f"*{len(report.unresolved)} functions not analysed: in {run}.*"),
+    ]
+    tail: list[str] = []
     if report.checklist and (report.shared_modules or report.errors):
-        lines += ["**Reviewer checklist**", ""]
-        lines += [item_line(item) for item in report.checklist]
-        lines.append("")
-    body = "\n".join(lines).rstrip() + "\n"
-    if len(body) > limit:
-        more = f"[the check run]({details_url})" if details_url else "the check run"
-        cut = body[: limit - 200].rsplit("\n", 1)[0]
-        body = f"{cut}\n\n… trimmed: the full report is in {more}.\n"
+        tail = ["**Reviewer checklist**", "", *(item_line(i) for i in report.checklist), ""]
+
+    def compose() -> str:
+        body = [*head, *(line for _, lines, _ in sections for line in lines), *tail]
+        return "\n".join(body).rstrip() + "\n"
+
+    body = compose()
+    for i in (4, 3, 2, 1):  # the longest, least urgent first
+        if len(body) <= limit:
+            break
+        name, lines, note = sections[i]
+        if lines and note:
+            sections[i] = (name, [f"… trimmed: {note}", ""], None)
+            body = compose()
+    if len(body) > limit:  # the error groups alone are too long: keep their first lines
+        keep = limit - len("\n".join([*head, *tail])) - 200
+        cut = "\n".join(sections[0][1])[:max(keep, 0)].rsplit("\n", 1)[0]
+        body = "\n".join([*head, cut, "", f"… trimmed: the other errors are in {run}.", "",
+                          *tail]).rstrip() + "\n"
     return body
+
+
+def _error_groups(report: Report) -> list[str]:
+    """One entry per broken import statement (file, line, message), with the handlers it
+    breaks: named when one, counted and collapsed when more."""
+    if not report.errors:
+        return []
+    groups: dict[tuple[str, int, str], list[Finding]] = {}
+    for f in report.errors:  # the cause, whichever module of each handler it reaches
+        groups.setdefault((f.path, f.line, _UNABLE.sub("", f.message)), []).append(f)
+    n = len(groups)
+    lines = [f"**{n} broken import{'s' * (n != 1)}**", ""]
+    for (path, line, _), found in groups.items():
+        names = list(dict.fromkeys(f.handler for f in found))
+        # Lambda's own words, as the first handler's cold start prints them
+        lines.append(f"- ❌ {code(f'{path}:{line}')}: {text(found[0].message)}")
+        if len(names) == 1:
+            lines.append(f"  breaks {text(names[0])}")
+        else:
+            lines += [f"  <details><summary>breaks {len(names)} handlers</summary>", "",
+                      *(f"  - {text(name)}" for name in names), "", "  </details>"]
+    return [*lines, ""]
+
+
+def _shared_table(report: Report) -> list[str]:
+    if not report.shared_modules:
+        return []
+    lines = ["**Changed shared modules**", "",
+             "| Module | Loaded by | Names removed | Names added |", "|---|---|---|---|"]
+    for s in report.shared_modules:
+        users = f"{len(s.handlers)} handler{'s' * (len(s.handlers) != 1)}" \
+            if len(s.handlers) > MAX_ROWS else text(", ".join(s.handlers), cell=True) or "—"
+        status = "" if s.status == "modified" else f" ({s.status})"
+        lines.append(f"| {code(s.path, cell=True)}{status} | {users} | "
+                     f"{_names(s.removed_names)} | {_names(s.added_names)} |")
+    return [*lines, ""]
+
+
+def _affected_table(report: Report, owners: Mapping[str, tuple[str, ...]] | None) -> list[str]:
+    affected = report.affected
+    if not affected:
+        return []
+    broken = {f.handler for f in report.errors}
+    doubtful = {f.handler for f in report.warnings}
+    cols = " Owners |" if owners is not None else ""
+    rows = [f"| Status | Handler | Entry point | Runtime | Import chain |{cols}",
+            "|---|---|---|---|---|" + ("---|" if owners is not None else "")]
+    for st in sorted(affected, key=lambda st: (st.handler.name not in broken,
+                                               st.handler.name not in doubtful)):
+        h = st.handler
+        mark = "❌" if h.name in broken else ("⚠️" if h.name in doubtful else "✅")
+        who = ""
+        if owners is not None:
+            who = f" {text(', '.join(owners.get(h.name, ())), cell=True) or '—'} |"
+        rows.append(f"| {mark} | {text(h.name, cell=True)} | {code(h.handler, cell=True)} in "
+                    f"{code(h.root, cell=True)} | {st.runtime_label} | "
+                    f"{_chain_md(st.chain)} |{who}")
+    title = f"**Affected handlers** ({len(affected)})"
+    if len(affected) <= MAX_ROWS:
+        return [title, "", *rows, ""]
+    return [title, "", *_collapsed(f"{len(affected)} affected handlers", rows)]
+
+
+def _collapsed(summary: str, lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    return [f"<details><summary>{summary}</summary>", "", *lines, "", "</details>", ""]
 
 
 MAX_SETTLE = 20  # entries whose configuration is shown; the rest are counted

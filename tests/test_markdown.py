@@ -81,3 +81,49 @@ def test_text_and_code_show_the_value_as_it_is(value):
     assert plain(html(code(value))).strip() == value.replace("\n", " ")
     cell = html(f"| h |\n|---|\n| {code(value, cell=True)} | \n")
     assert plain(re.search(r"<td>(.*?)</td>", cell, re.S).group(1)) == flat
+
+
+def big(n: int) -> Report:
+    """A PR that reaches n handlers through one shared module; a third of them break on
+    the same import, one more on its own."""
+    handlers = [Handler(f"svc_{i:03d}_handler", f"m{i}.handler", f"services/svc_{i:03d}")
+                for i in range(n)]
+    broken = handlers[: max(1, n // 3)]
+    errors = tuple(Finding(h.name, "libs/goals_common/__init__.py", 3, "missing-name",
+                           INCIDENT.replace("'main'", f"'{h.module}'")) for h in broken)
+    errors += (Finding(handlers[-1].name, f"{handlers[-1].root}/m.py", 1, "missing-module",
+                       "Unable to import module 'main': No module named 'gone'"),)
+    chain = ("main", "goals_common.models", "goals_common")
+    return Report(
+        handlers=tuple(HandlerStatus(h, True, chain, True) for h in handlers),
+        errors=errors,
+        shared_modules=(SharedModuleChange("libs/goals_common/__init__.py",
+                                           tuple(h.name for h in handlers), ("X",), ()),),
+        checklist=("Names removed from a shared package are exported again",
+                   "Deployed to staging first"),
+        base="b" * 40, head="h" * 40)
+
+
+@pytest.mark.parametrize("n", [1, 50, 150, 600])
+def test_the_comment_reads_top_down_within_github_s_limits_at_any_size(n):
+    body = to_markdown(big(n), details_url="https://github.com/o/r/commit/h/checks",
+                       limit=65_536 - 200)
+    assert len(body) <= 65_536
+    out = html(body)
+    shown = plain(out)
+    # the first error near the top, once per cause, with the handlers it breaks counted
+    assert body.index("❌ `libs/goals_common/__init__.py:3`") < 2_500
+    assert body.count("libs/goals_common/__init__.py:3`") == 1
+    if n >= 3:
+        assert f"breaks {max(1, n // 3)} handlers" in shown
+    # the whole checklist, whatever was cut
+    assert "Names removed from a shared package are exported again" in shown
+    assert "Deployed to staging first" in shown
+    assert "Head hhhhhhhhhhhh" in shown
+    if n > 10:  # long lists collapsed
+        assert "<summary>" + f"{n} affected handlers" in out or "trimmed" in shown
+
+
+def test_check_output_stays_within_github_s_limit_at_600_handlers():
+    for part in (checks.summary(big(600)), checks.details(big(600))):
+        assert len(part) <= 65_535

@@ -357,7 +357,7 @@ class Runner:
             return
         job, pr, run = ctx.job, ctx.pr, ctx.run
         bot = await self._bot()
-        body = to_markdown(ctx.report, details_url=run.html_url,
+        body = to_markdown(ctx.report, details_url=checks_page(run.html_url, job.head_sha),
                            limit=comment.SAFE_BODY - 200, owners=ctx.extras.owners)
 
         async def still_head() -> bool:
@@ -419,3 +419,11 @@ def _answered(job: Job, pr: int | None, existing: dict | None) -> bool:
     return job.event == "check_suite" or (
         job.event == "pull_request" and job.action in ("opened", "synchronize", "reconcile")
         and existing.get("external_id") == str(pr))
+
+
+def checks_page(run_url: str | None, head_sha: str) -> str | None:
+    """The head commit's checks page: the comment links there, not to one run, so a
+    re-run that finds the same leaves the comment as it is."""
+    if not run_url or "/runs/" not in run_url:
+        return run_url
+    return f"{run_url.rsplit('/runs/', 1)[0]}/commit/{head_sha}/checks"
