@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--head", help="head ref (default: HEAD)")
     c.add_argument("--all", action="store_true", help="check every handler, not only the "
                    "affected ones")
-    c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--format", choices=("text", "json", "markdown", "github"), default="text",
+                   help="github: workflow commands (::error file=...,line=...::) for Actions")
     c.add_argument("--offline", action="store_true",
                    help="do not resolve or fetch third-party packages (also "
                         "REVIEWBOT_OFFLINE=1): their names are then not checked")
@@ -132,7 +133,7 @@ def cmd_check(args) -> int:
     from reviewbot.cache import default_cache_dir
     from reviewbot.dependencies.sites import OFFLINE_NOTE, default_installer, offline
     from reviewbot.localrun import check_repo
-    from reviewbot.render import to_json, to_markdown, to_text
+    from reviewbot.render import to_github, to_json, to_markdown, to_text
 
     no_network = args.offline or offline()
     installer = None if no_network else default_installer(default_cache_dir())
@@ -142,6 +143,8 @@ def cmd_check(args) -> int:
         report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
     if args.format == "json":
         print(to_json(report))
+    elif args.format == "github":
+        print(to_github(report), end="")
     elif args.format == "markdown":
         print(to_markdown(report), end="")
     else:

@@ -294,3 +294,26 @@ def to_text(report: Report, *, color: bool = False) -> str:
     for note in report.notes:
         out.append(c("dim", f"note: {note}"))
     return "\n".join(out) + "\n"
+
+
+def _command_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _command_property(value: str) -> str:
+    return _command_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def to_github(report: Report) -> str:
+    """GitHub Actions workflow commands: an `::error` per broken import and a `::warning`
+    per doubtful one, at its file and line (Actions shows them on the diff), and a
+    `::warning` when nothing could be checked. Values escaped as the runner requires."""
+    lines = []
+    for level, findings in (("error", report.errors), ("warning", report.warnings)):
+        for f in findings:
+            title = _command_property(f"reviewbot {f.kind} ({f.handler})")
+            lines.append(f"::{level} file={_command_property(f.path)},line={f.line},"
+                         f"title={title}::{_command_data(f.message)}")
+    if report.nothing_checked:
+        lines.append(f"::warning title=reviewbot::{_command_data(report.nothing_checked)}")
+    return "".join(f"{line}\n" for line in lines)

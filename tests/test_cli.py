@@ -298,3 +298,23 @@ def test_an_empty_repository_and_an_empty_handler_list_are_nothing_checked(make_
     assert code == 3
     assert out.startswith("NOTHING CHECKED nothing checked: no Python Lambda handler was found")
     assert "List the handlers in `.github/reviewbot.yml`" in out
+
+
+def test_github_format_writes_workflow_commands_at_the_failing_line(incident, capsys):
+    repo, commits = incident
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
+                       "--head", commits["pr"], "--format", "github")
+    assert code == 1
+    assert out.splitlines() == [
+        "::error file=backend/handlers/auth/main.py,line=3,title=reviewbot missing-name (auth)"
+        "::" + AUTH_ERROR]
+
+
+def test_github_format_escapes_what_the_runner_would_parse():
+    from reviewbot.model import Finding, Report
+    from reviewbot.render import to_github
+
+    report = Report(handlers=(), errors=(Finding("a,b:c", "x,y.py", 2, "syntax-error",
+                                                 "bad\nline 100%"),))
+    assert to_github(report) == ("::error file=x%2Cy.py,line=2,title=reviewbot syntax-error "
+                                 "(a%2Cb%3Ac)::bad%0Aline 100%25\n")
