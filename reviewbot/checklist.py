@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ITEM = re.compile(r"^- \[(?P<mark>[ xX])\] (?P<text>.*?) <!-- item:(?P<id>[0-9a-f]{6,40}) -->"
                   r"[ \t]*\r?$", re.M)
@@ -80,16 +80,20 @@ class Tick:
 class State:
     items: dict[str, Tick]
     log: list[list]  # [item id, "tick" | "untick", login, by author]
+    # the ids of the items reviewbot published: the gate requires every one of them, so a
+    # comment whose boxes were cut, edited out or trimmed away cannot pass
+    published: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"items": {k: [t.checked, t.by, t.author] for k, t in sorted(self.items.items())},
-                "log": self.log[-MAX_LOG:]}
+                "log": self.log[-MAX_LOG:], "published": list(self.published)}
 
     @classmethod
     def from_json(cls, data: dict) -> State:
         items = {str(k): Tick(bool(v[0]), str(v[1]), bool(v[2]))
                  for k, v in (data.get("items") or {}).items()}
-        return cls(items, [list(e) for e in data.get("log") or []][-MAX_LOG:])
+        return cls(items, [list(e) for e in data.get("log") or []][-MAX_LOG:],
+                   [str(i) for i in data.get("published") or []])
 
 
 def _sign(key: bytes, scope: str, body: str, payload: str) -> str:
@@ -114,7 +118,8 @@ def write_state(body: str, state: State, key: bytes, scope: str) -> str:
     """The body with its ticks block (re)written, right after the last checklist line
     (at the end when there is no checklist). Only ticks of items present are kept."""
     present = boxes(body)
-    state = State({k: v for k, v in state.items.items() if k in present}, state.log)
+    state = State({k: v for k, v in state.items.items() if k in present}, state.log,
+                  state.published)
     body = BLOCK.sub("\n", body).rstrip("\n") + "\n"
     payload = json.dumps(state.to_json(), separators=(",", ":"), sort_keys=True)
     payload = payload.replace("-->", "--\\u003e")
@@ -132,7 +137,7 @@ def apply(state: State, changes, sender: str, by_author: bool) -> State:
     for item, checked in changes:
         items[str(item)] = Tick(bool(checked), sender, by_author)
         log.append([str(item), "tick" if checked else "untick", sender, by_author])
-    return State(items, log[-MAX_LOG:])
+    return State(items, log[-MAX_LOG:], state.published)
 
 
 def carry(old_body: str | None, new_body: str, key: bytes, scope: str) -> str:
@@ -142,6 +147,7 @@ def carry(old_body: str | None, new_body: str, key: bytes, scope: str) -> str:
     state = state or State({}, [])
     old = boxes(old_body or "")
     keep = {i: True for i, v in old.items() if v and i in boxes(new_body)}
+    state = State(state.items, state.log, list(boxes(new_body)))  # what the bot publishes now
     return write_state(set_boxes(new_body, keep), state, key, scope)
 
 
@@ -158,6 +164,17 @@ def gate(body: str | None, state: State | None, author: str) -> Gate:
         return Gate("success", "No reviewer checklist for this change",
                     "reviewbot posted no checklist on this pull request.")
     current = boxes(body)
+    if state is None and BLOCK.search(body):  # the bot's record, no longer genuine
+        return Gate("failure", "The checklist was altered",
+                    "The sticky comment was edited outside its boxes, so reviewbot cannot "
+                    "trust it; its next run restores the checklist, with the ticks it saw.")
+    missing = [i for i in (state.published if state else ()) if i not in current]
+    if missing:
+        return Gate("failure", f"{len(missing)} checklist item{'s' * (len(missing) != 1)} "
+                               "missing from the comment",
+                    "Items reviewbot published are no longer in the sticky comment (edited "
+                    "out or cut); its next run restores them. Every item must be ticked by "
+                    "someone other than the author.")
     if not current:
         return Gate("success", "No reviewer checklist for this change",
                     "This change touches no shared module and has no import error, so the "

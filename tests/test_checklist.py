@@ -53,3 +53,39 @@ def test_gate_config_keys():
         True, True, "gate")
     d = parse_config("")
     assert (d.checklist_required, d.request_owner_reviews) == (False, False)
+
+
+def test_a_checklist_cut_from_the_comment_never_passes_the_gate():
+    ids = list(cl.boxes(BODY))
+    body = cl.carry(None, BODY, KEY, "s")
+    state = cl.read_state(body, KEY, "s")
+    assert state.published == ids
+    # the boxes edited out: the record no longer verifies, and the gate says so
+    cut = body.replace(cl.item_line("one") + "\n", "").replace(cl.item_line("two") + "\n", "")
+    assert cl.boxes(cut) == {} and cl.read_state(cut, KEY, "s") is None
+    assert cl.gate(cut, None, "bob").conclusion == "failure"
+    # a genuine record whose published items are not all in the body
+    partial = cl.State({}, [], [*ids, "0123456789"])
+    result = cl.gate(body, partial, "bob")
+    assert result.conclusion == "failure" and "missing" in result.title
+
+
+def test_a_600_handler_comment_keeps_the_gate_pending_until_a_reviewer_ticks_everything():
+    from reviewbot.render import to_markdown
+    from tests.test_markdown import big
+
+    report = big(600)
+    body = cl.carry(None, to_markdown(report, limit=65_536 - 1_000), KEY, "o/r#7")
+    assert len(body) <= 65_536
+    ids = list(cl.boxes(body))
+    assert len(ids) == len(report.checklist)  # every item survived the trimming
+    state = cl.read_state(body, KEY, "o/r#7")
+    assert cl.gate(body, state, "author").conclusion == "failure"
+    by_author = cl.apply(state, [(i, True) for i in ids], "author", True)
+    ticked = cl.write_state(cl.set_boxes(body, dict.fromkeys(ids, True)), by_author, KEY, "o/r#7")
+    assert cl.gate(ticked, cl.read_state(ticked, KEY, "o/r#7"), "author").conclusion == \
+        "failure"  # the author's ticks do not count
+    by_reviewer = cl.apply(state, [(i, True) for i in ids], "reviewer", False)
+    done = cl.write_state(cl.set_boxes(body, dict.fromkeys(ids, True)), by_reviewer, KEY,
+                          "o/r#7")
+    assert cl.gate(done, cl.read_state(done, KEY, "o/r#7"), "author").conclusion == "success"

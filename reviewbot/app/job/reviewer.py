@@ -233,14 +233,15 @@ async def on_edit(gh, job, store, bot: Bot) -> str:
                             "the next update restores it", extra=job.log_extra())
         if state is None:
             state = checklist.read_state(current, key, where)
-        if state is None:
-            state = checklist.State({}, [])
-        state = checklist.apply(state, job.ticks, job.sender, by_author)
-        new = checklist.write_state(body, state, key, where)
-        if new != current:
-            await gh.patch(f"/repos/{repo}/issues/comments/{job.comment_id}",
-                           data={"body": new})
-        result = checklist.gate(new, state, author)
+        if state is None:  # neither text is the bot's: sign nothing, the gate fails
+            result = checklist.gate(current, None, author)
+        else:
+            state = checklist.apply(state, job.ticks, job.sender, by_author)
+            new = checklist.write_state(body, state, key, where)
+            if new != current:
+                await gh.patch(f"/repos/{repo}/issues/comments/{job.comment_id}",
+                               data={"body": new})
+            result = checklist.gate(new, state, author)
         await publish_gate(gh, repo, pull["head"]["sha"], pr, config.checklist_check_name,
                            bot.app_id, result)
     log.info("checklist edit", extra={**job.log_extra(), "sender": job.sender,
