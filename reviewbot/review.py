@@ -229,10 +229,8 @@ def _shared_changes(changed: Mapping[str, str], config: Config, loaders: dict[st
             shared = len(users) >= 2
         if not shared:
             continue
-        old = before.summary(path, version)
-        new = after.summary(path, version)
-        old_names = old.public_names() if old and old.error is None else frozenset()
-        new_names = new.public_names() if new and new.error is None else frozenset()
+        old_names = _bound_public(before, path, version)
+        new_names = _bound_public(after, path, version)
         out.append(SharedModuleChange(
             path=path,
             handlers=tuple(sorted(users)),
@@ -241,3 +239,22 @@ def _shared_changes(changed: Mapping[str, str], config: Config, loaders: dict[st
             status={"A": "added", "D": "deleted"}.get(changed[path], "modified"),
         ))
     return tuple(out)
+
+
+def _bound_public(analysis: Analysis, path: str, version: tuple[int, int]) -> frozenset[str]:
+    """The public names a module binds: `__all__`'s (else those without a leading
+    underscore) that it really binds, or that are its package's submodules. A name
+    `__all__` still lists after its binding is gone is removed: `from m import *` fails
+    on it."""
+    summary = analysis.summary(path, version)
+    if summary is None or summary.error is not None:
+        return frozenset()
+    folder = path.rpartition("/")[0] if path.endswith("/__init__.py") else None
+    tree = analysis.tree
+
+    def present(name: str) -> bool:
+        if name in summary.names or name in summary.served:
+            return True
+        return folder is not None and (f"{folder}/{name}.py" in tree.blobs
+                                       or tree.isdir(f"{folder}/{name}"))
+    return frozenset(n for n in summary.public_names() if present(n))

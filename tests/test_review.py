@@ -260,3 +260,13 @@ def test_the_config_runtime_is_the_default_for_functions_that_set_none():
     assert runtimes == {"Api": ("python3.13", False), "Other": ("python3.13", False)}
     assert [e.message for e in report.errors] == [
         "Unable to import module 'app': No module named 'cgi'"]
+
+
+def test_a_re_export_deleted_but_still_in_all_is_removed():
+    base = dict(BASE, **{"lib/common/__init__.py": "from .core import Core, helper\n"
+                                                   "__all__ = ['Core', 'helper', 'core']\n"})
+    head = dict(BASE, **{"lib/common/__init__.py": "from .core import helper\n"
+                                                   "__all__ = ['Core', 'helper', 'core']\n"})
+    [shared] = run(base, head).shared_modules
+    # `Core` is gone though __all__ lists it; `core` is a submodule, present either way
+    assert (shared.removed_names, shared.added_names) == (("Core",), ())
