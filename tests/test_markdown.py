@@ -127,3 +127,9 @@ def test_the_comment_reads_top_down_within_github_s_limits_at_any_size(n):
 def test_check_output_stays_within_github_s_limit_at_600_handlers():
     for part in (checks.summary(big(600)), checks.details(big(600))):
         assert len(part) <= 65_535
+
+
+def test_the_check_run_shows_the_checklist_as_text_not_as_boxes():
+    out = checks.details(big(3))
+    assert "- [ ]" not in out and "<!-- item:" not in out
+    assert "- ☐ Names removed from a shared package are exported again" in out

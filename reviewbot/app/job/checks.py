@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from reviewbot.checklist import ITEM
 from reviewbot.markdown import text
 from reviewbot.model import Finding, Report
 from reviewbot.render import COMMENT_MARKER, settle_markdown, to_markdown, verdict
@@ -71,7 +72,10 @@ def summary(report: Report) -> str:
 
 
 def details(report: Report) -> str:
+    """The full report. Its checklist is text (☐), not boxes: nobody can tick them in a
+    check run, and the comment's are the ones the gate counts."""
     body = to_markdown(report, limit=MAX_OUTPUT - 100)
+    body = ITEM.sub(lambda m: f"- {'☑' if m['mark'] in 'xX' else '☐'} {m['text']}", body)
     return trim(body.replace(COMMENT_MARKER + "\n", "", 1))
 
 
