@@ -16,12 +16,10 @@ import posixpath
 from pathlib import PurePosixPath
 from typing import Any
 
-from reviewbot.discovery.cdk.constructs import REPO, Construct, Unknown
+from reviewbot.discovery.cdk.constructs import REPO, Unknown
 from reviewbot.discovery.cdk.pycalls import Calls
 from reviewbot.discovery.cdk.pyvalues import (
-    MAX_STEPS,
     MAX_TEXT,
-    Budget,
     Cls,
     Ext,
     Func,
@@ -38,16 +36,8 @@ class PythonApp(Calls):
     """Evaluates one Python CDK app; `constructs` holds the Lambda construct calls."""
 
     def __init__(self, tree: Tree, app_dir: str, entry: str):
-        self.tree, self.app_dir, self.entry = tree, app_dir, entry
-        self.cwd = posixpath.normpath(posixpath.join(REPO, app_dir))
+        super().__init__(tree, app_dir, entry)
         self.search = list(dict.fromkeys((posixpath.dirname(entry) or ".", app_dir)))
-        self.modules: dict[str, Module] = {}
-        self.constructs: list[Construct] = []
-        self.steps = 0
-        self.depth = 0
-
-    def run(self) -> None:
-        self.load(self.entry, "__main__")
 
     # -- modules -----------------------------------------------------------------------
 
@@ -120,21 +110,6 @@ class PythonApp(Calls):
 
     # -- statements --------------------------------------------------------------------
 
-    def tick(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise Budget(f"more than {MAX_STEPS} steps")
-
-    def block(self, body: list[ast.stmt], module: Module, scope: dict | None) -> None:
-        for stmt in body:
-            self.tick()
-            try:
-                self.stmt(stmt, module, scope)
-            except (Returned, Budget):
-                raise
-            except Exception:
-                continue
-
     def stmt(self, s: ast.stmt, module: Module, scope: dict | None) -> None:
         if isinstance(s, ast.Expr):
             self.expr(s.value, module, scope)
@@ -194,9 +169,6 @@ class PythonApp(Calls):
         self.block(s.body, module, inner)
         cls.attrs = inner
         self.assign_name(s.name, cls, module, scope)
-
-    def assign_name(self, name: str, value: Any, module: Module, scope: dict | None) -> None:
-        (scope if scope is not None else module.names)[name] = value
 
     def assign(self, target: ast.expr, value: Any, module: Module, scope: dict | None) -> None:
         if isinstance(target, ast.Name):

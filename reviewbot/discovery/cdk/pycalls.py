@@ -1,5 +1,6 @@
-"""Attributes and calls of a Python CDK app's evaluation (see pyapp.py): the app's
-functions and classes run, CDK constructs recorded, path and string helpers computed."""
+"""The evaluator both CDK app readers share (see pyapp.py, tsapp.py): the app's state and
+step budget, the statement loop, calls of the app's functions and classes, attributes,
+CDK construct calls recorded, path and string helpers computed."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from reviewbot.discovery.cdk.constructs import (
 )
 from reviewbot.discovery.cdk.pyvalues import (
     MAX_DEPTH,
+    MAX_STEPS,
     MAX_TEXT,
     PATH_METHODS,
     SCOPE_KINDS,
     STR_METHODS,
+    Budget,
     Cls,
     Ext,
     Func,
@@ -45,10 +48,42 @@ from reviewbot.discovery.cdk.pyvalues import (
     snake,
     text,
 )
+from reviewbot.tree import Tree
 
 
 class Calls:
-    """The attribute and call half of PythonApp."""
+    """What both app readers share: the app's state and step budget, the statement loop,
+    the call frame, attributes and calls. Each reader adds its syntax: `load`, `stmt`,
+    `expr`, and `bind_arguments` and `run_body` for a call of the app's own functions."""
+
+    def __init__(self, tree: Tree, app_dir: str, entry: str):
+        self.tree, self.app_dir, self.entry = tree, app_dir, entry
+        self.cwd = posixpath.normpath(posixpath.join(REPO, app_dir))
+        self.modules: dict[str, Module] = {}
+        self.constructs: list[Construct] = []
+        self.steps = 0
+        self.depth = 0
+
+    def run(self) -> None:
+        self.load(self.entry, "__main__")
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise Budget(f"more than {MAX_STEPS} steps")
+
+    def block(self, nodes, module: Module, scope: dict | None) -> None:
+        for node in nodes:
+            self.tick()
+            try:
+                self.stmt(node, module, scope)
+            except (Returned, Budget):
+                raise
+            except Exception:  # a statement we cannot follow is skipped
+                continue
+
+    def assign_name(self, name: str, value: Any, module: Module, scope: dict | None) -> None:
+        (scope if scope is not None else module.names)[name] = value
 
     def attribute(self, owner: Any, attr: str) -> Any:
         if isinstance(owner, str | list | dict | Super) or (
@@ -141,10 +176,24 @@ class Calls:
 
     def invoke(self, func: Func, args: list[Any], kwargs: dict[str, Any],
                cls: Cls | None = None) -> Any:
+        """Run one of the app's functions: its arguments bound, its body run, its
+        `return` value back; bounded in depth."""
         if self.depth >= MAX_DEPTH:
             return Unknown("calls nested too deeply")
-        node = func.node
         scope = self.frame(func, cls)
+        self.bind_arguments(func, args, kwargs, scope)
+        self.depth += 1
+        try:
+            return self.run_body(func, scope)
+        except Returned as r:
+            return r.value
+        finally:
+            self.depth -= 1
+
+    def bind_arguments(self, func: Func, args: list[Any], kwargs: dict[str, Any],
+                       scope: dict[str, Any]) -> None:
+        """Python's parameters: positional, keyword, defaults, `*args`, `**kwargs`."""
+        node = func.node
         params = [*node.args.posonlyargs, *node.args.args]
         if func.bound is not None:
             args = [func.bound, *args]
@@ -165,15 +214,11 @@ class Calls:
             scope[node.args.kwarg.arg] = dict(kwargs)
         if node.args.vararg is not None:
             scope[node.args.vararg.arg] = tuple(args[len(params):])
-        self.depth += 1
-        try:
-            if isinstance(node, ast.Lambda):
-                return self.expr(node.body, func.module, scope)
-            self.block(node.body, func.module, scope)
-        except Returned as r:
-            return r.value
-        finally:
-            self.depth -= 1
+
+    def run_body(self, func: Func, scope: dict[str, Any]) -> Any:
+        if isinstance(func.node, ast.Lambda):
+            return self.expr(func.node.body, func.module, scope)
+        self.block(func.node.body, func.module, scope)
         return None
 
     def is_scope_class(self, cls: Any) -> bool:
@@ -283,8 +328,6 @@ class Calls:
             c = Construct(last, path or "<unknown scope>", props, source, line)
             self.constructs.append(c)
             return c
-        if last in ("add_layers", "addLayers"):
-            return None
         return None
 
     def builtin(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

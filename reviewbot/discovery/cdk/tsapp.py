@@ -19,10 +19,7 @@ from typing import Any
 from reviewbot.discovery.cdk.constructs import REPO, Unknown
 from reviewbot.discovery.cdk.pycalls import Calls
 from reviewbot.discovery.cdk.pyvalues import (
-    MAX_DEPTH,
-    MAX_STEPS,
     MAX_TEXT,
-    Budget,
     Cls,
     Ext,
     Func,
@@ -33,7 +30,7 @@ from reviewbot.discovery.cdk.pyvalues import (
     concrete,
     hashable,
 )
-from reviewbot.tree import Tree, join
+from reviewbot.tree import join
 
 EXTENSIONS = (".ts", ".tsx", "/index.ts")
 UNWRAP = frozenset({"parenthesized_expression", "as_expression", "non_null_expression",
@@ -66,22 +63,6 @@ def _string(node) -> str:
 class TypeScriptApp(Calls):
     """Evaluates one TypeScript CDK app; `constructs` holds the Lambda construct calls."""
 
-    def __init__(self, tree: Tree, app_dir: str, entry: str):
-        self.tree, self.app_dir, self.entry = tree, app_dir, entry
-        self.cwd = posixpath.normpath(posixpath.join(REPO, app_dir))
-        self.modules: dict[str, Module] = {}
-        self.constructs = []
-        self.steps = 0
-        self.depth = 0
-
-    def run(self) -> None:
-        self.load(self.entry, "__main__")
-
-    def tick(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise Budget(f"more than {MAX_STEPS} steps")
-
     def load(self, path: str, name: str) -> Module:
         module = self.modules.get(path)
         if module is not None:
@@ -107,16 +88,6 @@ class TypeScriptApp(Calls):
 
     # -- statements --------------------------------------------------------------------
 
-    def block(self, nodes, module: Module, scope: dict | None) -> None:
-        for node in nodes:
-            self.tick()
-            try:
-                self.stmt(node, module, scope)
-            except (Returned, Budget):
-                raise
-            except Exception:  # a statement we cannot follow is skipped
-                continue
-
     def stmt(self, node, module: Module, scope: dict | None) -> None:
         kind = node.type
         if kind == "export_statement":
@@ -132,7 +103,7 @@ class TypeScriptApp(Calls):
                               None if value is None else self.expr(value, module, scope),
                               module, scope)
         elif kind in ("function_declaration", "generator_function_declaration"):
-            self.assign(node.child_by_field_name("name").text.decode(),
+            self.assign_name(node.child_by_field_name("name").text.decode(),
                         Func(node, module, scope), module, scope)
         elif kind in ("class_declaration", "abstract_class_declaration"):
             self.classdef(node, module, scope)
@@ -186,14 +157,14 @@ class TypeScriptApp(Calls):
         target: Any = self.load(local, spec) if local else Ext(module_name(spec))
         for part in clause.named_children:
             if part.type == "identifier":  # default import, or `import x = require()`
-                self.assign(part.text.decode(), target, module, scope)
+                self.assign_name(part.text.decode(), target, module, scope)
             elif part.type == "namespace_import":
-                self.assign(part.named_children[0].text.decode(), target, module, scope)
+                self.assign_name(part.named_children[0].text.decode(), target, module, scope)
             elif part.type == "named_imports":
                 for spec_node in part.named_children:
                     name = spec_node.child_by_field_name("name").text.decode()
                     alias = spec_node.child_by_field_name("alias")
-                    self.assign(alias.text.decode() if alias else name,
+                    self.assign_name(alias.text.decode() if alias else name,
                                 self.attribute(target, name), module, scope)
 
     def classdef(self, node, module: Module, scope: dict | None) -> None:
@@ -213,17 +184,14 @@ class TypeScriptApp(Calls):
                 attrs["__init__" if name == "constructor" else name] = Func(member, module,
                                                                               scope)
         cls = Cls(node, module, bases, attrs)
-        self.assign(node.child_by_field_name("name").text.decode(), cls, module, scope)
-
-    def assign(self, name: str, value: Any, module: Module, scope: dict | None) -> None:
-        (scope if scope is not None else module.names)[name] = value
+        self.assign_name(node.child_by_field_name("name").text.decode(), cls, module, scope)
 
     def bind(self, target, value: Any, module: Module, scope: dict | None) -> None:
         """A declaration's or parameter's pattern: a name, `{a, b: c}` or `[a, b]`."""
         if target is None:
             return
         if target.type in ("identifier", "shorthand_property_identifier_pattern"):
-            self.assign(target.text.decode(), value, module, scope)
+            self.assign_name(target.text.decode(), value, module, scope)
         elif target.type == "object_pattern":
             for part in target.named_children:
                 if part.type == "shorthand_property_identifier_pattern":
@@ -317,7 +285,7 @@ class TypeScriptApp(Calls):
             frame = scope
             while frame is not None and target.text.decode() not in frame:
                 frame = frame.get("<closure>")
-            self.assign(target.text.decode(), value, module, frame if frame is not None
+            self.assign_name(target.text.decode(), value, module, frame if frame is not None
                         else scope)
 
     def attribute(self, owner: Any, attr: str) -> Any:
@@ -400,12 +368,10 @@ class TypeScriptApp(Calls):
             obj.attrs[name] = self.expr(value, cls.module, {"this": obj})
         super().init(cls, obj, args, kwargs)
 
-    def invoke(self, func: Func, args: list[Any], kwargs: dict[str, Any],
-               cls: Cls | None = None) -> Any:
-        if self.depth >= MAX_DEPTH:
-            return Unknown("calls nested too deeply")
+    def bind_arguments(self, func: Func, args: list[Any], kwargs: dict[str, Any],
+                       scope: dict[str, Any]) -> None:
+        """TypeScript's parameters: patterns with defaults; `this` for a method."""
         node = func.node
-        scope = self.frame(func, cls)
         if func.bound is not None:
             scope["this"] = func.bound
         params = node.child_by_field_name("parameters") or node.child_by_field_name(
@@ -424,16 +390,12 @@ class TypeScriptApp(Calls):
             else:
                 value = Unknown("argument not given")
             self.bind(pattern, value, func.module, scope)
-        body = node.child_by_field_name("body")
-        self.depth += 1
-        try:
-            if body.type != "statement_block":  # an arrow function's expression
-                return self.expr(body, func.module, scope)
-            self.block(body.named_children, func.module, scope)
-        except Returned as r:
-            return r.value
-        finally:
-            self.depth -= 1
+
+    def run_body(self, func: Func, scope: dict[str, Any]) -> Any:
+        body = func.node.child_by_field_name("body")
+        if body.type != "statement_block":  # an arrow function's expression
+            return self.expr(body, func.module, scope)
+        self.block(body.named_children, func.module, scope)
         return None
 
     def method(self, owner: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
