@@ -111,6 +111,11 @@ def to_markdown(report: Report, *, details_url: str | None = None,
     return body
 
 
+def cause(f: Finding) -> tuple[str, int, str]:
+    """What breaks, whichever handler's cold start reaches it: file, line, message."""
+    return f.path, f.line, _UNABLE.sub("", f.message)
+
+
 def _error_groups(report: Report) -> list[str]:
     """One entry per broken import statement (file, line, message), with the handlers it
     breaks: named when one, counted and collapsed when more."""
@@ -118,7 +123,7 @@ def _error_groups(report: Report) -> list[str]:
         return []
     groups: dict[tuple[str, int, str], list[Finding]] = {}
     for f in report.errors:  # the cause, whichever module of each handler it reaches
-        groups.setdefault((f.path, f.line, _UNABLE.sub("", f.message)), []).append(f)
+        groups.setdefault(cause(f), []).append(f)
     n = len(groups)
     lines = [f"**{n} broken import{'s' * (n != 1)}**", ""]
     for (path, line, _), found in groups.items():

@@ -45,8 +45,7 @@ def report() -> Report:
         base="b" * 40, head="h" * 40)
 
 
-@pytest.mark.parametrize("render", [
-    lambda r: to_markdown(r), lambda r: checks.summary(r), lambda r: checks.details(r)])
+@pytest.mark.parametrize("render", [lambda r: to_markdown(r), lambda r: checks.details(r)])
 def test_paths_names_and_messages_render_literally(render):
     out = html(render(report()))
     assert not re.search(r"<(strong|em)>(init|x|beta|and)</\1>", out)
@@ -57,8 +56,7 @@ def test_paths_names_and_messages_render_literally(render):
     assert ODD in shown
 
 
-@pytest.mark.parametrize("render", [
-    lambda r: to_markdown(r), lambda r: checks.summary(r), lambda r: checks.details(r)])
+@pytest.mark.parametrize("render", [lambda r: to_markdown(r), lambda r: checks.details(r)])
 def test_a_name_with_pipes_stays_in_its_own_cell(render):
     """GFM drops the cells a row has beyond its header, so a `|` in a name would shift the
     rest of the row and lose its end: the name must be one whole cell."""
@@ -122,6 +120,15 @@ def test_the_comment_reads_top_down_within_github_s_limits_at_any_size(n):
     assert "Head hhhhhhhhhhhh" in shown
     if n > 10:  # long lists collapsed
         assert "<summary>" + f"{n} affected handlers" in out or "trimmed" in shown
+
+
+def test_the_check_summary_is_the_verdict_and_the_counts():
+    out = plain(html(checks.summary(big(150))))
+    assert out.splitlines()[:2] == [
+        "51 import errors in 51 Lambda handlers: this change would fail at cold start",
+        "150 affected handlers checked · 51 broken · 2 broken imports (one annotation at "
+        "each failing line) · 1 shared module changed"]
+    assert "svc_" not in out
 
 
 def test_check_output_stays_within_github_s_limit_at_600_handlers():

@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from reviewbot.checklist import ITEM
-from reviewbot.markdown import text
 from reviewbot.model import Finding, Report
-from reviewbot.render import COMMENT_MARKER, settle_markdown, to_markdown, verdict
+from reviewbot.render import COMMENT_MARKER, cause, settle_markdown, to_markdown, verdict
 
 log = logging.getLogger("reviewbot.checks")
 
@@ -49,24 +48,28 @@ def annotations(report: Report) -> list[dict]:
 
 
 def summary(report: Report) -> str:
+    """The verdict and the counts; the report itself is the text below it."""
     lines = [f"**{verdict(report)}**", ""]
-    affected = report.affected
     if report.nothing_checked:
         lines += settle_markdown(report)
-    elif not affected:
+    elif not report.affected:
         lines.append("No Lambda handler is affected by this change, so there was nothing to "
                      "import-check.")
     else:
-        lines += ["| Handler | Import chain | Result |", "|---|---|---|"]
-        broken = {f.handler for f in report.errors}
-        for st in affected:
-            chain = " → ".join(st.chain) if st.chain else "(its definition or requirements changed)"
-            mark = "❌ import error" if st.handler.name in broken else "✅ imports resolve"
-            lines.append(f"| {text(st.handler.name, cell=True)} | {text(chain, cell=True)} | "
-                         f"{mark} |")
-    if report.errors:
-        lines += ["", f"{len(report.errors)} error annotation"
-                  f"{'s' * (len(report.errors) != 1)} mark the failing imports."]
+        causes = len({cause(f) for f in report.errors})
+        broken = len({f.handler for f in report.errors})
+        counts = [f"{len(report.affected)} affected handler"
+                  f"{'s' * (len(report.affected) != 1)} checked",
+                  f"{broken} broken" if broken else "none broken"]
+        if causes:
+            counts.append(f"{causes} broken import{'s' * (causes != 1)} "
+                          f"(one annotation at each failing line)")
+        if report.warnings:
+            counts.append(f"{len(report.warnings)} warning{'s' * (len(report.warnings) != 1)}")
+        if report.shared_modules:
+            n = len(report.shared_modules)
+            counts.append(f"{n} shared module{'s' * (n != 1)} changed")
+        lines.append(" · ".join(counts))
     lines += ["", f"Base `{report.base[:12]}` · head `{report.head[:12]}`"]
     return trim("\n".join(lines), where=": see the details below")
 
@@ -165,11 +168,17 @@ class CheckRun:
         self.completed = True
 
     async def report(self, report: Report, *, extra: str = "") -> None:
-        """Complete with the report; `extra` (suggested fixes as diffs) goes first in the
-        text, so trimming a long report never drops it."""
-        text = f"{extra}\n{details(report)}" if extra else details(report)
+        """Complete with the report: the text holds the error groups, changed modules and
+        affected handlers, then `extra` (suggested fixes as diffs) in the room left."""
+        body = details(report)
+        if extra:
+            room = MAX_OUTPUT - len(body) - 2
+            if len(extra) > room:
+                extra = trim(extra, room, where=": the other fixes follow from the errors "
+                                                "above") if room > 500 else ""
+            body += "\n" + extra if extra else ""
         await self.complete(report.conclusion, verdict(report), summary(report),
-                            text=text, notes=annotations(report))
+                            text=body, notes=annotations(report))
 
     async def fail(self, reason: str) -> None:
         """The analysis could not finish: failure with the reason and a re-run button."""

@@ -37,8 +37,10 @@ async def test_incident_pr_fails_then_fix_passes_with_one_updated_comment(server
     failures = [a for a in run["annotations"] if a["annotation_level"] == "failure"]
     assert [(a["path"], a["start_line"]) for a in failures] == [(AUTH, 3)]
     assert "GoalValidationError" in failures[0]["message"]
+    assert "3 affected handlers checked · 1 broken · 1 broken import" in \
+        run["output"]["summary"]
     for name in ("auth", "create_goal", "list_goals"):  # as Markdown text: `_` escaped
-        assert text(name, cell=True) in run["output"]["summary"]
+        assert text(name, cell=True) in run["output"]["text"]
 
     comments = gh.comments(INCIDENT_REPO, INCIDENT_PR)
     assert len(comments) == 1

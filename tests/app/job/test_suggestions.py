@@ -181,6 +181,7 @@ async def test_fix_outside_the_diff_goes_to_the_check_run(server, standin):
     [run] = gh.runs(repo, head)
     assert run["conclusion"] == "failure"
     text = run["output"]["text"]
-    assert text.startswith("## Suggested fixes")
-    assert f"+++ b/{INIT}" in text
+    # the report first (error groups, then the handlers), the fixes after it
+    assert text.index("broken import") < text.index("Affected handlers") \
+        < text.index("## Suggested fixes") < text.index(f"+++ b/{INIT}")
     assert "+from .errors import GoalError, GoalNotFoundError, GoalValidationError" in text
