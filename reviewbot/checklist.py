@@ -158,8 +158,16 @@ class Gate:
     summary: str
 
 
-def gate(body: str | None, state: State | None, author: str) -> Gate:
-    """`success` when every box is ticked, each by someone other than the PR's author."""
+def gate(body: str | None, state: State | None, author: str, *,
+         expected: bool = False) -> Gate:
+    """`success` when every box is ticked, each by someone other than the PR's author.
+    `expected`: the report has a checklist, so a missing comment (deleted) fails."""
+    if body is None and expected:
+        return Gate("failure", "The reviewer checklist comment is missing",
+                    "This change has a reviewer checklist, but reviewbot's sticky comment "
+                    "is gone (deleted). reviewbot posts it again, with every box unticked; "
+                    "press **Re-run** on the import check or comment `@reviewbot recheck` "
+                    "if it has not.")
     if body is None:
         return Gate("success", "No reviewer checklist for this change",
                     "reviewbot posted no checklist on this pull request.")

@@ -88,7 +88,7 @@ def to_markdown(report: Report, *, details_url: str | None = None,
          f"*{len(report.unresolved)} functions not analysed: in {run}.*"),
     ]
     tail: list[str] = []
-    if report.checklist and (report.shared_modules or report.errors):
+    if has_checklist(report):
         tail = ["**Reviewer checklist**", "", *(item_line(i) for i in report.checklist), ""]
 
     def compose() -> str:
@@ -109,6 +109,12 @@ def to_markdown(report: Report, *, details_url: str | None = None,
         body = "\n".join([*head, cut, "", f"… trimmed: the other errors are in {run}.", "",
                           *tail]).rstrip() + "\n"
     return body
+
+
+def has_checklist(report: Report) -> bool:
+    """The comment carries the reviewer checklist: a shared module changed or an import
+    broke (and the config's checklist is not empty)."""
+    return bool(report.checklist and (report.shared_modules or report.errors))
 
 
 def cause(f: Finding) -> tuple[str, int, str]:

@@ -28,7 +28,7 @@ class Processor:
 
     async def __call__(self, job: Job, **options) -> str:
         """`options` go to `Runner.run`."""
-        if job.command:
+        if not job.head_sha and job.pr_number is not None and job.comment_id is None:
             resolved = await self.resolve_command(job)
             if resolved is None:
                 return "ignored"
@@ -37,7 +37,8 @@ class Processor:
 
     async def resolve_command(self, job: Job) -> Job | None:
         """The forced job on the PR's current head, or None when the comment holds no
-        command of ours (or the PR is closed)."""
+        command of ours (or the PR is closed). A job without a command (our sticky
+        comment was deleted) needs no command."""
         runner = self.runner
         gh = runner.client(job.installation_id)
         pull = await gh.getitem(f"/repos/{job.repo}/pulls/{job.pr_number}")
@@ -53,8 +54,8 @@ class Processor:
         except ConfigError:
             config = Config()  # the run itself reports the broken config
         wanted = " ".join(config.recheck_command.lower().split())
-        if not any(wanted in " ".join(line.lower().split())
-                   for line in job.command.splitlines()):
+        if job.command and not any(wanted in " ".join(line.lower().split())
+                                   for line in job.command.splitlines()):
             log.info("comment ignored: no command of ours", extra=job.log_extra())
             return None
         resolved = replace(job, head_sha=str(pull["head"]["sha"]),

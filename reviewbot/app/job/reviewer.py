@@ -181,13 +181,14 @@ async def publish_gate(gh, repo: str, head_sha: str, pr: int, name: str, app_id,
 
 
 async def update_gate(gh, repo: str, pr: int, head_sha: str, config: Config, author: str,
-                      bot: Bot) -> str:
-    """The gate from the sticky comment as it is now (read under the comment lock)."""
+                      bot: Bot, *, expected: bool = False) -> str:
+    """The gate from the sticky comment as it is now (read under the comment lock).
+    `expected`: this head's report has a checklist, so no comment is a failure."""
     async with comment.lock(repo, pr):
         c = await _our_comment(gh, repo, pr, bot.login)
         body = c["body"] if c is not None else None
         state = checklist.read_state(body or "", bot.ticks_key, scope(repo, pr))
-        result = checklist.gate(body, state, author)
+        result = checklist.gate(body, state, author, expected=expected)
         await publish_gate(gh, repo, head_sha, pr, config.checklist_check_name, bot.app_id,
                            result)
     return result.conclusion

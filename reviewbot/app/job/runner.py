@@ -40,7 +40,7 @@ from reviewbot.cache import SummaryCache, default_cache_dir
 from reviewbot.config import Config, ConfigError, lenient_check_name, load_config
 from reviewbot.dependencies.sites import Installer, default_installer, offline
 from reviewbot.model import CONFIG_PATH, Report
-from reviewbot.render import to_markdown
+from reviewbot.render import has_checklist, to_markdown
 from reviewbot.review import review
 from reviewbot.tree import Tree
 
@@ -382,7 +382,8 @@ class Runner:
                       or {}).get("login") or ""
             if config.checklist_required:
                 gate = await reviewer.update_gate(ctx.gh, job.repo, pr, job.head_sha, config,
-                                                  author, bot)
+                                                  author, bot,
+                                                  expected=has_checklist(ctx.report))
                 log.info("checklist gate", extra={**job.log_extra(), "conclusion": gate})
             if config.request_owner_reviews:
                 asked = await reviewer.request_owner_reviews(ctx.gh, job.repo, pr,

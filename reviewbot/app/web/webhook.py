@@ -232,6 +232,8 @@ def _issue_comment(payload: dict, action: str, common: dict) -> Route:
     compared by the worker): a forced run on the PR's current head, resolved by the worker."""
     if action == "edited":
         return _comment_edited(payload, common)
+    if action == "deleted":
+        return _comment_deleted(payload, common)
     if action != "created":
         return Route(None, f"issue_comment.{action} is not handled")
     issue = payload["issue"]
@@ -279,6 +281,22 @@ def _comment_edited(payload: dict, common: dict) -> Route:
                      base_sha=None, comment_id=int(comment["id"]),
                      sender=str(sender["login"]), ticks=ticks, restore=restore, **common),
                  "queued")
+
+
+def _comment_deleted(payload: dict, common: dict) -> Route:
+    """Our sticky comment was deleted: a forced run on the PR's head posts it again (its
+    checklist unticked), so the gate fails until reviewers tick it anew."""
+    from reviewbot.render import COMMENT_MARKER
+
+    issue = payload["issue"]
+    comment = payload["comment"]
+    author = comment.get("user") or {}
+    if not issue.get("pull_request") or str(issue.get("state", "open")) != "open":
+        return Route(None, "comment deleted elsewhere than on an open pull request")
+    if author.get("type") != "Bot" or COMMENT_MARKER not in str(comment.get("body") or ""):
+        return Route(None, "deleted comment is not reviewbot's")
+    return Route(Job(head_sha="", pr_number=int(issue["number"]), base_ref=None,
+                     base_sha=None, force=True, **common), "queued")
 
 
 def _merge_group(payload: dict, action: str, common: dict) -> Route:

@@ -10,6 +10,7 @@ import pytest
 
 from reviewbot import checklist
 from reviewbot.app.job import reviewer
+from reviewbot.config import load_config
 from reviewbot.demo import CONFIG, incident_files
 from tests.app.conftest import INSTALLATION, pr_event, real_payload
 
@@ -216,3 +217,48 @@ async def test_gate_and_owner_requests_are_opt_in(server):
     assert "reviewbot:ticks" not in sticky(gh)["body"]
     await edit(server, "alice", tick(0))  # recorded nowhere: no gate
     assert [r["name"] for r in gh.runs(REPO, commits["pr"])] == ["reviewbot / import check"]
+
+
+async def test_a_deleted_comment_is_posted_again_and_never_passes_the_gate(server):
+    gh = server.gh
+    commits = seed(gh)
+    await server.send("pull_request", pr_event(gh, "opened", repo=REPO, number=PR))
+    n = len(checklist.boxes(sticky(gh)["body"]))
+    await edit(server, "alice", tick(*range(n)))
+    assert gate_run(gh, commits["pr"])["conclusion"] == "success"
+
+    # Someone with admin rights deletes reviewbot's comment; GitHub says so.
+    c = sticky(gh)
+    gh.repos[REPO].comments.remove(next(x for x in gh.repos[REPO].comments
+                                        if x["id"] == c["id"]))
+    event = edited_event(gh, c, c["body"], "mallory")
+    event.pop("changes")
+    status, data = await server.send("issue_comment", {**event, "action": "deleted"})
+    assert (status, data["outcome"]) == (202, "queued")
+    again = sticky(gh)
+    assert again["id"] != c["id"] and not any(checklist.boxes(again["body"]).values())
+    run = gate_run(gh, commits["pr"])
+    assert run["conclusion"] == "failure"
+    assert run["output"]["title"].startswith(f"0 of {n}")
+
+    # A deleted comment that is not reviewbot's changes nothing.
+    mine = gh.add_comment(REPO, PR, "lgtm", login="bob")
+    event = edited_event(gh, {k: v for k, v in mine.items() if not k.startswith("_")},
+                         "lgtm", "bob")
+    event.pop("changes")
+    status, data = await server.send("issue_comment", {**event, "action": "deleted"})
+    assert data["outcome"] == "ignored"
+
+
+async def test_the_gate_fails_when_the_comment_it_expects_is_gone(server):
+    gh = server.gh
+    commits = seed(gh)
+    await server.send("pull_request", pr_event(gh, "opened", repo=REPO, number=PR))
+    gh.repos[REPO].comments.clear()
+    bot = await server.runner._bot()
+    config = load_config(CONFIG + "checklist_required: true\n")
+    for expected, conclusion in ((True, "failure"), (False, "success")):
+        got = await reviewer.update_gate(server.runner.client(INSTALLATION), REPO, PR,
+                                         commits["pr"], config, AUTHOR, bot,
+                                         expected=expected)
+        assert got == conclusion == gate_run(gh, commits["pr"])["conclusion"]
