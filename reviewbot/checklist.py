@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 
 ITEM = re.compile(r"^- \[(?P<mark>[ xX])\] (?P<text>.*?) <!-- item:(?P<id>[0-9a-f]{6,40}) -->"
                   r"[ \t]*\r?$", re.M)
+# A line reviewbot verified itself: shown checked (☑) or not (☐) as text, never a box, so
+# nobody can tick it; the gate takes its state from the signed record.
+VERIFIED = re.compile(r"^- (?P<mark>[☑☐]) (?P<text>.*?) <!-- verified:(?P<id>[a-z-]{1,40}) -->"
+                      r"[ \t]*\r?$", re.M)
 BLOCK = re.compile(r"\n?<!-- reviewbot:ticks (?P<json>\{.*?\}) (?P<sig>[0-9a-f]{64}) -->\n?")
 HEAD = re.compile(r"\n?<!-- reviewbot:head=[0-9a-f]{7,64} -->\n?")
 MAX_LOG = 30
@@ -29,6 +33,15 @@ def item_id(text: str) -> str:
 
 def item_line(text: str, checked: bool = False) -> str:
     return f"- [{'x' if checked else ' '}] {text} <!-- item:{item_id(text)} -->"
+
+
+def verified_line(key: str, text: str, ok: bool) -> str:
+    return f"- {'☑' if ok else '☐'} {text} <!-- verified:{key} -->"
+
+
+def verified(body: str) -> dict[str, bool]:
+    """Verified line id -> whether reviewbot found it true."""
+    return {m["id"]: m["mark"] == "☑" for m in VERIFIED.finditer(body or "")}
 
 
 def boxes(body: str) -> dict[str, bool]:
@@ -83,17 +96,21 @@ class State:
     # the ids of the items reviewbot published: the gate requires every one of them, so a
     # comment whose boxes were cut, edited out or trimmed away cannot pass
     published: list[str] = field(default_factory=list)
+    # what reviewbot verified itself when it published: line id -> true
+    verified: dict[str, bool] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"items": {k: [t.checked, t.by, t.author] for k, t in sorted(self.items.items())},
-                "log": self.log[-MAX_LOG:], "published": list(self.published)}
+                "log": self.log[-MAX_LOG:], "published": list(self.published),
+                "verified": dict(sorted(self.verified.items()))}
 
     @classmethod
     def from_json(cls, data: dict) -> State:
         items = {str(k): Tick(bool(v[0]), str(v[1]), bool(v[2]))
                  for k, v in (data.get("items") or {}).items()}
         return cls(items, [list(e) for e in data.get("log") or []][-MAX_LOG:],
-                   [str(i) for i in data.get("published") or []])
+                   [str(i) for i in data.get("published") or []],
+                   {str(k): bool(v) for k, v in (data.get("verified") or {}).items()})
 
 
 def _sign(key: bytes, scope: str, body: str, payload: str) -> str:
@@ -119,7 +136,7 @@ def write_state(body: str, state: State, key: bytes, scope: str) -> str:
     (at the end when there is no checklist). Only ticks of items present are kept."""
     present = boxes(body)
     state = State({k: v for k, v in state.items.items() if k in present}, state.log,
-                  state.published)
+                  state.published, state.verified)
     body = BLOCK.sub("\n", body).rstrip("\n") + "\n"
     payload = json.dumps(state.to_json(), separators=(",", ":"), sort_keys=True)
     payload = payload.replace("-->", "--\\u003e")
@@ -137,7 +154,7 @@ def apply(state: State, changes, sender: str, by_author: bool) -> State:
     for item, checked in changes:
         items[str(item)] = Tick(bool(checked), sender, by_author)
         log.append([str(item), "tick" if checked else "untick", sender, by_author])
-    return State(items, log[-MAX_LOG:], state.published)
+    return State(items, log[-MAX_LOG:], state.published, state.verified)
 
 
 def carry(old_body: str | None, new_body: str, key: bytes, scope: str) -> str:
@@ -147,7 +164,8 @@ def carry(old_body: str | None, new_body: str, key: bytes, scope: str) -> str:
     state = state or State({}, [])
     old = boxes(old_body or "")
     keep = {i: True for i, v in old.items() if v and i in boxes(new_body)}
-    state = State(state.items, state.log, list(boxes(new_body)))  # what the bot publishes now
+    # what the bot publishes now: the boxes, and what it verified itself
+    state = State(state.items, state.log, list(boxes(new_body)), verified(new_body))
     return write_state(set_boxes(new_body, keep), state, key, scope)
 
 
@@ -183,14 +201,20 @@ def gate(body: str | None, state: State | None, author: str, *,
                     "Items reviewbot published are no longer in the sticky comment (edited "
                     "out or cut); its next run restores them. Every item must be ticked by "
                     "someone other than the author.")
-    if not current:
+    state = state or State({}, [], verified=verified(body))
+    if not current and not state.verified:
         return Gate("success", "No reviewer checklist for this change",
                     "This change touches no shared module and has no import error, so the "
                     "sticky comment has no checklist.")
     names = texts(body)
-    state = state or State({}, [])
     rows = ["| Item | Ticked | By |", "|---|---|---|"]
     done = 0
+    shown = {m["id"]: m["text"] for m in VERIFIED.finditer(body)}
+    for i, ok in state.verified.items():
+        mark = "✅ verified" if ok else "❌ not verified"
+        line = shown.get(i, i).replace("|", "\\|")
+        rows.append(f"| {line} | {mark} | reviewbot |")
+        done += ok
     for i, checked in current.items():
         tick = state.items.get(i)
         if not checked:
@@ -204,12 +228,14 @@ def gate(body: str | None, state: State | None, author: str, *,
             done += 1
         text = names[i].replace("|", "\\|")
         rows.append(f"| {text} | {mark} | {by} |")
-    total = len(current)
+    total = len(current) + len(state.verified)
     ok = done == total
-    title = (f"All {total} checklist items ticked by reviewers" if ok else
-             f"{done} of {total} checklist items ticked by a reviewer other than the author")
+    title = (f"All {total} checklist items done" if ok else
+             f"{done} of {total} checklist items done (verified by reviewbot or ticked by a "
+             f"reviewer other than the author)")
     intro = (f"Every box of reviewbot's checklist must be ticked by someone other than the "
-             f"pull request's author (@{author}); ticks by the author do not count.")
+             f"pull request's author (@{author}); ticks by the author do not count. What "
+             f"reviewbot verifies itself counts when it holds.")
     history = [f"- @{e[2]} {e[1]}ed “{names.get(e[0], e[0])}”"
                f"{' (author: not counted)' if e[3] else ''}" for e in state.log[-10:]]
     summary = "\n".join([intro, "", *rows, *(["", "**Latest changes**", "", *history]

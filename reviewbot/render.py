@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from reviewbot.checklist import item_line
+from reviewbot.checklist import item_line, verified_line
 from reviewbot.markdown import code, text
 from reviewbot.model import Finding, Report
 
@@ -87,9 +87,7 @@ def to_markdown(report: Report, *, details_url: str | None = None,
                              f"{text(u.reason)}" for u in report.unresolved]),
          f"*{len(report.unresolved)} functions not analysed: in {run}.*"),
     ]
-    tail: list[str] = []
-    if has_checklist(report):
-        tail = ["**Reviewer checklist**", "", *(item_line(i) for i in report.checklist), ""]
+    tail = _checklist(report) if has_checklist(report) else []
 
     def compose() -> str:
         body = [*head, *(line for _, lines, _ in sections for line in lines), *tail]
@@ -120,6 +118,24 @@ def has_checklist(report: Report) -> bool:
 def cause(f: Finding) -> tuple[str, int, str]:
     """What breaks, whichever handler's cold start reaches it: file, line, message."""
     return f.path, f.line, _UNABLE.sub("", f.message)
+
+
+def _checklist(report: Report) -> list[str]:
+    """What reviewbot verified itself, checked (or not) with why, then the boxes people
+    tick."""
+    n = len(report.affected)
+    handlers = f"{n} affected handler{'s' * (n != 1)}"
+    causes = len({cause(f) for f in report.errors})
+    why = (f"reviewbot found {causes} broken import{'s' * (causes != 1)} (above); this is "
+           f"checked once the import check is green" if causes else
+           f"verified by reviewbot: the import check resolved them for the {handlers} as "
+           f"their Lambda runtime would")
+    if report.unresolved and not causes:
+        why += f" ({len(report.unresolved)} functions not analysed)"
+    item = ("Every import of the affected handlers resolves, each name they import from a "
+            f"changed shared package included: {why}")
+    return ["**Reviewer checklist**", "", verified_line("import-check", item, not causes),
+            *(item_line(i) for i in report.checklist), ""]
 
 
 def _error_groups(report: Report) -> list[str]:

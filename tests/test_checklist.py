@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reviewbot import checklist as cl
 from reviewbot.config import parse_config
 
@@ -70,16 +72,21 @@ def test_a_checklist_cut_from_the_comment_never_passes_the_gate():
     assert result.conclusion == "failure" and "missing" in result.title
 
 
-def test_a_600_handler_comment_keeps_the_gate_pending_until_a_reviewer_ticks_everything():
+@pytest.mark.parametrize("broken", [True, False])
+def test_a_600_handler_comment_keeps_the_gate_pending_until_a_reviewer_ticks_everything(
+        broken):
+    from dataclasses import replace
+
     from reviewbot.render import to_markdown
     from tests.test_markdown import big
 
-    report = big(600)
+    report = big(600) if broken else replace(big(600), errors=())
     body = cl.carry(None, to_markdown(report, limit=65_536 - 1_000), KEY, "o/r#7")
     assert len(body) <= 65_536
     ids = list(cl.boxes(body))
     assert len(ids) == len(report.checklist)  # every item survived the trimming
     state = cl.read_state(body, KEY, "o/r#7")
+    assert state.verified == {"import-check": not broken}
     assert cl.gate(body, state, "author").conclusion == "failure"
     by_author = cl.apply(state, [(i, True) for i in ids], "author", True)
     ticked = cl.write_state(cl.set_boxes(body, dict.fromkeys(ids, True)), by_author, KEY, "o/r#7")
@@ -88,4 +95,11 @@ def test_a_600_handler_comment_keeps_the_gate_pending_until_a_reviewer_ticks_eve
     by_reviewer = cl.apply(state, [(i, True) for i in ids], "reviewer", False)
     done = cl.write_state(cl.set_boxes(body, dict.fromkeys(ids, True)), by_reviewer, KEY,
                           "o/r#7")
-    assert cl.gate(done, cl.read_state(done, KEY, "o/r#7"), "author").conclusion == "success"
+    result = cl.gate(done, cl.read_state(done, KEY, "o/r#7"), "author")
+    # every box ticked by a reviewer; what reviewbot verifies must hold as well
+    assert result.conclusion == ("failure" if broken else "success")
+    # a broken import's line shown as verified by hand is an edit outside the boxes
+    forged = done.replace("- ☐ Every import", "- ☑ Every import")
+    assert cl.verified(forged) == {"import-check": True}
+    assert cl.gate(forged, cl.read_state(forged, KEY, "o/r#7"), "author").conclusion == (
+        "failure" if broken else "success")

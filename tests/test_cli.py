@@ -94,7 +94,8 @@ def test_markdown_is_the_pr_comment(incident, capsys):
     assert ("| `backend/src/goals_common/__init__.py` | auth, create\\_goal, list\\_goals |"
             in out)
     assert "`backend/handlers/auth/main.py:3`" in out and "GoalValidationError" in out
-    assert "- [ ] Every name that dependent handlers import" in out
+    assert "- ☐ Every import of the affected handlers resolves" in out
+    assert "- [ ] Deployed to staging first" in out
 
 
 def test_text_output(incident, capsys):
