@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--modules", action="store_true",
                    help="module-level edges among every repository module loaded")
     g.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
+    g.add_argument("--no-collapse", action="store_true",
+                   help="draw every node even when the Mermaid graph is too big to read")
     return p
 
 
@@ -308,8 +310,10 @@ def cmd_graph(args) -> int:
 
     if args.ref and (args.base or args.head):
         raise UsageError("--ref cannot be combined with --base/--head")
+    readable = args.format == "mermaid" and not args.no_collapse
     model = graph.build_graph(args.repo, ref=args.ref, base=args.base, head=args.head,
-                              modules=args.modules)
+                              modules=args.modules,
+                              max_nodes=graph.MAX_NODES if readable else None)
     print(graph.render(model, args.format), end="")
     return 0
 

@@ -10,12 +10,21 @@ import pytest
 from reviewbot.cli import main
 from reviewbot.config import Config
 from reviewbot.demo import write_incident_repo
-from reviewbot.graph import Graph, Node, graph_from_closures, render, top_level
+from reviewbot.graph import (
+    MAX_NODES,
+    Graph,
+    Node,
+    collapse,
+    graph_from_closures,
+    render,
+    to_mermaid,
+    top_level,
+)
 from reviewbot.model import Handler
 
 INCIDENT_MERMAID = """\
 flowchart LR
-  h_auth(["auth"])
+  h_auth(["❌ auth"])
   h_create_goal(["create_goal"])
   h_health(["health"])
   h_list_goals(["list_goals"])
@@ -23,14 +32,23 @@ flowchart LR
   h_auth --> m_goals_common
   h_create_goal --> m_goals_common
   h_list_goals --> m_goals_common
+  subgraph legend["Legend"]
+    legend_handler(["handler"]):::handler
+    legend_module["shared module"]:::module
+    legend_changed["changed by this PR"]:::changed
+    legend_affected(["affected handler"]):::affected
+    legend_failing(["❌ import fails"]):::failing
+  end
   classDef handler fill:#ddf4ff,stroke:#0969da
   classDef module fill:#f6f8fa,stroke:#57606a
-  classDef affected fill:#ffebe9,stroke:#cf222e,stroke-width:3px
-  classDef changed fill:#fff8c5,stroke:#cf222e,stroke-width:3px
+  classDef changed fill:#fff8c5,stroke:#9a6700,stroke-width:3px
+  classDef affected fill:#fff1e5,stroke:#bc4c00,stroke-width:3px
+  classDef failing fill:#ffebe9,stroke:#cf222e,stroke-width:4px
   class h_auth,h_create_goal,h_health,h_list_goals handler
   class m_goals_common module
   class h_auth,m_goals_common changed
   class h_auth,h_create_goal,h_list_goals affected
+  class h_auth failing
 """
 
 
@@ -65,7 +83,8 @@ def test_incident_json_without_diff(incident, capsys):
     assert not any(n["changed"] or n["affected"] for n in data["nodes"])
     assert data["nodes"][-1] == {"id": "module:backend/src/goals_common", "kind": "module",
                                  "label": "goals_common", "changed": False,
-                                 "affected": False, "path": "backend/src/goals_common"}
+                                 "affected": False, "failing": False,
+                                 "path": "backend/src/goals_common"}
     assert data["edges"] == [
         {"from": "handler:auth", "to": "module:backend/src/goals_common"},
         {"from": "handler:create_goal", "to": "module:backend/src/goals_common"},
@@ -174,3 +193,64 @@ def test_docs_show_the_real_incident_graph():
     doc = (Path(__file__).parents[1] / "docs" / "graph.md").read_text()
     first = doc.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert first == INCIDENT_MERMAID
+
+
+def test_failing_handlers_are_marked_at_the_commit_drawn(incident, capsys):
+    repo, commits = incident
+    for ref, broken in ((commits["pr"], {"handler:auth"}), (commits["fix"], set())):
+        code, out, _ = run(capsys, "graph", "--repo", str(repo), "--ref", ref, "--format",
+                           "json")
+        assert code == 0
+        assert {n["id"] for n in json.loads(out)["nodes"] if n["failing"]} == broken
+
+
+def many(n: int) -> dict:
+    """n handlers over two shared packages; every seventh one's import fails."""
+    closures = {}
+    for i in range(n):
+        h = Handler(f"svc_{i:03d}", "main.handler", root=f"services/svc_{i:03d}")
+        lib = "billing" if i % 2 else "goals"
+        closures[h] = ({"main": {lib}}, {"main": f"{h.root}/main.py",
+                                        lib: f"libs/{lib}/__init__.py"})
+    return closures
+
+
+def test_a_large_graph_collapses_to_groups_with_the_same_marks():
+    closures = many(600)
+    failing = {h.name for i, h in enumerate(closures) if i % 7 == 0}
+    full = graph_from_closures(closures, Config(shared=("libs/**",)), failing=failing,
+                               affected={h.name for h in closures},
+                               changed={"libs/goals/__init__.py"})
+    assert len(full.nodes) == 602
+    small = collapse(full)
+    assert len(small.nodes) <= MAX_NODES
+    # failing and passing handlers of each package stay apart, and every handler is kept
+    assert sorted(len(n.members) for n in small.nodes if n.kind == "handler") == \
+        [43, 43, 257, 257]  # 86 failing (i % 7 == 0), half of them on each package
+    for n in small.nodes:
+        if n.members:
+            assert {m.removeprefix("handler:") in failing for m in n.members} == {n.failing}
+    text = to_mermaid(small)
+    assert text.startswith("flowchart LR\n  %% collapsed: 600 handlers shown as 4 groups")
+    assert 'subgraph legend["Legend"]' in text and "legend_failing" in text
+    assert collapse(graph_from_closures(many(20), Config(shared=("libs/**",)))).nodes == \
+        graph_from_closures(many(20), Config(shared=("libs/**",))).nodes  # small: as it is
+
+
+def test_the_cli_collapses_mermaid_only(make_repo, capsys):
+    files = {"template.yaml": "Resources:\n" + "".join(
+        f"  F{i}:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        f"      CodeUri: fn{i}/\n      Handler: app.handler\n      Runtime: python3.12\n"
+        for i in range(70))}
+    for i in range(70):
+        files[f"fn{i}/app.py"] = "import json\n\ndef handler(e, c):\n    return 1\n"
+    repo = make_repo()
+    repo.commit(files)
+    code, out, _ = run(capsys, "graph", "--repo", str(repo.path), "--modules")
+    assert code == 0 and "%% collapsed" in out and out.count("([\"") < MAX_NODES
+    code, out, _ = run(capsys, "graph", "--repo", str(repo.path), "--modules",
+                       "--no-collapse")
+    assert "%% collapsed" not in out and out.count("([\"") >= 70
+    code, out, _ = run(capsys, "graph", "--repo", str(repo.path), "--modules", "--format",
+                       "json")
+    assert len(json.loads(out)["nodes"]) == 140

@@ -140,3 +140,13 @@ def test_the_check_run_shows_the_checklist_as_text_not_as_boxes():
     out = checks.details(big(3))
     assert "- [ ]" not in out and "<!-- item:" not in out
     assert "- ☐ Names removed from a shared package are exported again" in out
+
+
+def test_the_check_run_text_reads_errors_modules_handlers_then_the_graph():
+    out = checks.details(big(150))
+    assert out.index("broken imports") < out.index("Changed shared modules") \
+        < out.index("Affected handlers") < out.index("```mermaid")
+    graph = out.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert '(["❌ 51 handlers: svc\\_000' not in graph  # code, not Markdown: not escaped
+    assert '(["❌ 51 handlers: svc_000_handler' in graph
+    assert 'subgraph legend["Legend"]' in graph

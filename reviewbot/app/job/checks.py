@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from reviewbot.checklist import ITEM
+from reviewbot.graph import graph_from_report, to_mermaid
 from reviewbot.model import Finding, Report
 from reviewbot.render import COMMENT_MARKER, cause, settle_markdown, to_markdown, verdict
 
@@ -79,7 +80,14 @@ def details(report: Report) -> str:
     check run, and the comment's are the ones the gate counts."""
     body = to_markdown(report, limit=MAX_OUTPUT - 100)
     body = ITEM.sub(lambda m: f"- {'☑' if m['mark'] in 'xX' else '☐'} {m['text']}", body)
-    return trim(body.replace(COMMENT_MARKER + "\n", "", 1))
+    body = body.replace(COMMENT_MARKER + "\n", "", 1)
+    if report.affected:
+        picture = ["", "**Import graph** (affected handlers and the changed shared modules "
+                       "they load)", "", "```mermaid", to_mermaid(graph_from_report(report))
+                   .rstrip(), "```", ""]
+        if len(body) + sum(len(line) + 1 for line in picture) < MAX_OUTPUT - 100:
+            body += "\n".join(picture)
+    return trim(body)
 
 
 class CheckRun:
