@@ -31,8 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--head", help="head ref (default: HEAD)")
     c.add_argument("--all", action="store_true", help="check every handler, not only the "
                    "affected ones")
-    c.add_argument("--format", choices=("text", "json", "markdown", "github"), default="text",
-                   help="github: workflow commands (::error file=...,line=...::) for Actions")
+    c.add_argument("--format", choices=("text", "json", "markdown", "github", "sarif"),
+                   default="text",
+                   help="github: workflow commands (::error file=...,line=...::) for Actions; "
+                        "sarif: SARIF 2.1.0 for code scanning")
     c.add_argument("--offline", action="store_true",
                    help="do not resolve or fetch third-party packages (also "
                         "REVIEWBOT_OFFLINE=1): their names are then not checked")
@@ -147,6 +149,10 @@ def cmd_check(args) -> int:
         print(to_json(report))
     elif args.format == "github":
         print(to_github(report), end="")
+    elif args.format == "sarif":
+        from reviewbot.sarif import to_sarif
+
+        print(to_sarif(report), end="")
     elif args.format == "markdown":
         print(to_markdown(report), end="")
     else:
