@@ -115,9 +115,10 @@ def has_checklist(report: Report) -> bool:
     return bool(report.checklist and (report.shared_modules or report.errors))
 
 
-def cause(f: Finding) -> tuple[str, int, str]:
-    """What breaks, whichever handler's cold start reaches it: file, line, message."""
-    return f.path, f.line, _UNABLE.sub("", f.message)
+def cause(f: Finding) -> tuple[str, str]:
+    """What breaks, whichever handler's cold start reaches it and wherever it is imported:
+    the kind and Lambda's message without its handler-module prefix."""
+    return f.kind, _UNABLE.sub("", f.message)
 
 
 def _checklist(report: Report) -> list[str]:
@@ -139,24 +140,39 @@ def _checklist(report: Report) -> list[str]:
 
 
 def _error_groups(report: Report) -> list[str]:
-    """One entry per broken import statement (file, line, message), with the handlers it
-    breaks: named when one, counted and collapsed when more."""
+    """One entry per distinct broken import (its cause), at its one statement or counted
+    over the statements that make it, with the handlers it breaks: named when one,
+    counted and collapsed when more."""
     if not report.errors:
         return []
-    groups: dict[tuple[str, int, str], list[Finding]] = {}
-    for f in report.errors:  # the cause, whichever module of each handler it reaches
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in report.errors:
         groups.setdefault(cause(f), []).append(f)
     n = len(groups)
     lines = [f"**{n} broken import{'s' * (n != 1)}**", ""]
-    for (path, line, _), found in groups.items():
+    for found in groups.values():
         names = list(dict.fromkeys(f.handler for f in found))
+        places: dict[tuple[str, int], list[str]] = {}
+        for f in found:
+            places.setdefault((f.path, f.line), []).append(f.handler)
         # Lambda's own words, as the first handler's cold start prints them
-        lines.append(f"- ❌ {code(f'{path}:{line}')}: {text(found[0].message)}")
-        if len(names) == 1:
-            lines.append(f"  breaks {text(names[0])}")
+        message = text(found[0].message)
+        if len(places) == 1:
+            path, line = next(iter(places))
+            lines.append(f"- ❌ {code(f'{path}:{line}')}: {message}")
+            if len(names) == 1:  # a hard line break (a backslash at the end), then the name
+                lines[-1] += "\\"
+                lines.append(f"  breaks {text(names[0])}")
+                continue
+            listed = [f"  - {text(name)}" for name in names]
+            where = ""
         else:
-            lines += [f"  <details><summary>breaks {len(names)} handlers</summary>", "",
-                      *(f"  - {text(name)}" for name in names), "", "  </details>"]
+            lines.append(f"- ❌ {message}")
+            listed = [f"  - {code(f'{path}:{line}')}: {text(', '.join(dict.fromkeys(hs)))}"
+                      for (path, line), hs in places.items()]
+            where = f", imported at {len(places)} places"
+        lines += [f"  <details><summary>breaks {len(names)} handlers{where}</summary>", "",
+                  *listed, "", "  </details>"]
     return [*lines, ""]
 
 

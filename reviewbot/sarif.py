@@ -60,7 +60,7 @@ def _rule(kind: str) -> dict:
 def _results(findings: tuple[Finding, ...], level: str, rules: list[str]) -> list[dict]:
     groups: dict[tuple[str, int, str, str], list[Finding]] = {}
     for f in findings:
-        groups.setdefault((*cause(f), f.kind), []).append(f)
+        groups.setdefault((f.path, f.line, cause(f)[1], f.kind), []).append(f)
     out = []
     for (path, line, reason, kind), found in groups.items():
         names = list(dict.fromkeys(f.handler for f in found))

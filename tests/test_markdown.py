@@ -150,3 +150,22 @@ def test_the_check_run_text_reads_errors_modules_handlers_then_the_graph():
     assert '(["❌ 51 handlers: svc\\_000' not in graph  # code, not Markdown: not escaped
     assert '(["❌ 51 handlers: svc_000_handler' in graph
     assert 'subgraph legend["Legend"]' in graph
+
+
+def test_one_cause_imported_in_many_handlers_is_one_entry():
+    """50 handlers that each import the name a shared package stopped exporting: one
+    broken import, its places and handlers collapsed, the first near the top."""
+    handlers = [Handler(f"svc_{i:03d}", "app.handler", f"services/svc_{i:03d}")
+                for i in range(150)]
+    errors = tuple(Finding(h.name, f"{h.root}/app.py", 1, "missing-name", INCIDENT.replace(
+        "'main'", "'app'")) for h in handlers[:50])
+    report = Report(handlers=tuple(HandlerStatus(h, True, ("app", "goals_common"), True)
+                                   for h in handlers), errors=errors,
+                    base="b" * 40, head="h" * 40)
+    body = to_markdown(report)
+    shown = plain(html(body))
+    assert "**1 broken import**" in body and shown.count("GoalValidationError") == 1
+    assert "breaks 50 handlers, imported at 50 places" in shown
+    assert "services/svc_049/app.py:1: svc_049" in shown
+    assert body.index("❌ Unable to import module 'app'") < 2_500
+    assert "1 broken import (one annotation" in plain(html(checks.summary(report)))

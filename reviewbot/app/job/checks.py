@@ -9,6 +9,7 @@ button; `external_id` is the PR number.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -81,6 +82,8 @@ def details(report: Report) -> str:
     body = to_markdown(report, limit=MAX_OUTPUT - 100)
     body = ITEM.sub(lambda m: f"- {'☑' if m['mark'] in 'xX' else '☐'} {m['text']}", body)
     body = body.replace(COMMENT_MARKER + "\n", "", 1)
+    # the verdict is the run's title and summary already: not a third time
+    body = re.sub(r"\A### [^\n]*\n\n(Head `[0-9a-f]+`[^\n]*\n\n)?", "", body)
     if report.affected:
         picture = ["", "**Import graph** (affected handlers and the changed shared modules "
                        "they load)", "", "```mermaid", to_mermaid(graph_from_report(report))
