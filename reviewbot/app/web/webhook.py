@@ -12,15 +12,15 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
-import msgspec
 import orjson
 from aiohttp import web
 
 from reviewbot.app import logs
 from reviewbot.app.queue.job import DeliveryLog, Job, JobQueue, maybe_await
 from reviewbot.app.web import keys
+from reviewbot.app.web import payload as payload_shapes
 
 log = logging.getLogger("reviewbot.webhook")
 delivery_lines = logs.LineLogger("reviewbot.webhook")  # a line per delivery (not the dedupe)
@@ -42,91 +42,10 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
 
 
-# The fields `route` reads, and only those. msgspec checks the whole body is JSON but
-# builds Python objects for these alone, skipping the rest of the payload in C (faster than
-# orjson building all of it, docs/performance.md). A payload whose shape differs (an object
-# where a string is expected) is parsed whole instead, so `route` sees the same values.
-class _Id(TypedDict, total=False):
-    id: Any
-
-
-class _Url(TypedDict, total=False):
-    url: Any
-
-
-class _Ref(TypedDict, total=False):
-    ref: Any
-    sha: Any
-    repo: _Url | None
-
-
-class _PullRequest(TypedDict, total=False):
-    number: Any
-    head: _Ref | None
-    base: _Ref | None
-
-
-class _Check(TypedDict, total=False):  # check_run and check_suite
-    app: _Id | None
-    head_sha: Any
-    external_id: Any
-    pull_requests: list[_PullRequest] | None
-
-
-class _User(TypedDict, total=False):
-    login: Any
-    type: Any
-
-
-class _Comment(TypedDict, total=False):
-    id: Any
-    body: Any
-    user: _User | None
-
-
-class _Issue(TypedDict, total=False):
-    number: Any
-    state: Any
-    pull_request: Any
-
-
-class _MergeGroup(TypedDict, total=False):
-    head_sha: Any
-    base_sha: Any
-    base_ref: Any
-
-
-class _Repository(TypedDict, total=False):
-    full_name: Any
-
-
-class _Routed(TypedDict, total=False):
-    action: Any
-    installation: _Id | None
-    repository: _Repository | None
-    changes: Any
-    pull_request: _PullRequest | None
-    check_run: _Check | None
-    check_suite: _Check | None
-    requested_action: Any
-    issue: _Issue | None
-    comment: _Comment | None
-    sender: _User | None
-    merge_group: _MergeGroup | None
-
-
-_decode_routed = msgspec.json.Decoder(_Routed).decode
-
-
-def parse(body: bytes) -> Any:
-    """What `route` needs of the body. Raises ValueError when the body is not JSON.
-    Strings it skips are not checked for valid UTF-8: the body is signed by GitHub."""
-    try:
-        return _decode_routed(body)
-    except msgspec.ValidationError:
-        return orjson.loads(body)  # valid JSON of another shape: keep every value
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from None
+def parse(body: bytes) -> dict[str, Any]:
+    """What `route` reads of the body, typed (payload.py). Raises BadPayload (a ValueError)
+    with the reason when the body is not JSON or not of that shape."""
+    return payload_shapes.decode(body)
 
 
 class Malformed(Exception):
@@ -369,9 +288,10 @@ async def accept(app: web.Application, headers: Mapping[str, str],
                       reason="X-GitHub-Event and X-GitHub-Delivery are required")
     try:
         payload = parse(body)
-    except ValueError:
-        log.info("webhook rejected: body is not JSON", extra=ctx)
-        return _reply(400, "bad_request", event, metrics, reason="body is not JSON")
+    except ValueError as exc:
+        reason = str(exc)[:500]
+        log.info("webhook rejected: bad payload", extra={**ctx, "reason": reason})
+        return _reply(400, "bad_request", event, metrics, reason=reason)
 
     if event == "ping":
         log.info("webhook ping", extra={**ctx, "hook_id": headers.get("X-GitHub-Hook-ID")})
@@ -385,7 +305,7 @@ async def accept(app: web.Application, headers: Mapping[str, str],
         routed = route(event, payload, delivery, settings.app_id)
     except Malformed as exc:
         log.info("webhook rejected: malformed payload", extra={**ctx, "reason": str(exc)})
-        return _reply(400, "bad_request", event, metrics, reason="malformed payload")
+        return _reply(400, "bad_request", event, metrics, reason=str(exc)[:500])
     ctx.update(action=payload.get("action") if isinstance(payload, dict) else None)
     if routed.job is None:
         log.info("webhook ignored", extra={**ctx, "reason": routed.reason})

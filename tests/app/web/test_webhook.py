@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 
 import orjson
 import pytest
 
 from reviewbot.app.demo.github import INCIDENT_PR, INCIDENT_REPO
 from reviewbot.app.web import keys
+from reviewbot.app.web.payload import BadPayload
 from reviewbot.app.web.webhook import Malformed, parse, route, signature, verify
 from reviewbot.render import COMMENT_MARKER
 from tests.app.conftest import APP_ID, WEBHOOKS, pr_event, require_fixture
@@ -78,6 +80,25 @@ async def test_malformed_payload_of_a_handled_event_is_400(server, incident):
                "repository": {"full_name": INCIDENT_REPO}, "pull_request": {"head": {}}}
     status, data = await server.send("pull_request", payload)
     assert (status, data["outcome"]) == (400, "bad_request")
+    assert server.gh.requests == []
+
+
+async def test_signed_bodies_of_odd_shapes_get_400_with_a_reason_and_nothing_queued(
+        server, incident, caplog):
+    """Bodies GitHub's signature covers but whose values reviewbot would misread: never a
+    5xx, never a job, one JSON log line each with the reason."""
+    event = pr_event(server.gh, "opened")
+    odd = [json.dumps({**event, "pull_request": {**event["pull_request"], "number": n}})
+           .encode() for n in (10**30, 1.5, True, "7")]
+    odd.append(b'{"action": "opened", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    caplog.set_level(logging.INFO, logger="reviewbot.webhook")
+    for body in odd:
+        caplog.clear()
+        status = await server.raw(body, _headers(server, body))
+        assert status == 400, body[:80]
+        [line] = [r for r in caplog.records if r.getMessage() == "webhook rejected: bad payload"]
+        assert line.reason.startswith(("invalid payload", "body is nested too deeply"))
+    await server.queue.join()
     assert server.gh.requests == []
 
 
@@ -232,21 +253,53 @@ ACTIONS = ("opened", "synchronize", "edited", "rerequested", "requested_action",
 
 
 def test_parse_gives_route_the_values_of_a_full_parse():
-    """`parse` decodes only the routed fields; every routing decision must be the one a
-    full parse gives, under every handled event."""
+    """`parse` decodes only the routed fields, typed; a body it accepts must route as a
+    full parse does, under every handled event; one it refuses is of a shape the router
+    would not route to a job anyway (or a value it would misread)."""
     jobs = set()
+    refused = 0
     for body in _bodies():
         full = orjson.loads(body)
+        try:
+            typed = parse(body)
+        except BadPayload:
+            refused += 1
+            continue
         for event in HANDLED:
             expected = _routed(event, full)
-            assert _routed(event, parse(body)) == expected, (event, body[:100])
+            assert _routed(event, typed) == expected, (event, body[:100])
             if expected[0] not in (None, "malformed"):
                 jobs.add((event, full.get("action")))
     assert len(jobs) >= 8, jobs  # the scenarios reach every kind of job
+    assert refused > 50  # the odd shapes are refused up front
+
+
+def test_real_payloads_all_decode():
+    if not WEBHOOKS.is_dir():
+        pytest.skip("../shared/fixtures/webhooks is not available")
+    for path in sorted(WEBHOOKS.glob("*.json")):
+        parse(path.read_bytes())
+
+
+@pytest.mark.parametrize("number", [b"1.5", b"true", b"0", b"-3", b"1" + b"0" * 30, b'"7"'])
+def test_a_pr_number_that_is_not_a_positive_int_is_refused(number):
+    body = b'{"action": "opened", "pull_request": {"number": ' + number + b"}}"
+    with pytest.raises(BadPayload, match=r"\$\.pull_request\.number"):
+        parse(body)
+
+
+def test_ids_fit_in_64_bits_and_nesting_is_bounded():
+    with pytest.raises(BadPayload, match=r"\$\.installation\.id"):
+        parse(b'{"installation": {"id": 18446744073709551616}}')
+    assert parse(b'{"installation": {"id": 9223372036854775807}}') == {
+        "installation": {"id": 9223372036854775807}}
+    deep = b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(BadPayload, match="nested too deeply"):
+        parse(deep)
 
 
 def test_parse_rejects_what_is_not_json():
-    for body in (b"{not json", b"", b'{"a": 1} x', b"[1", b'{"action": "\xff"}'):
+    for body in (b"{not json", b"", b'{"a": 1} x', b"[1", b'{"action": "\xff"}', b"[1, 2]"):
         with pytest.raises(ValueError):
             parse(body)
     # Only the routed fields become objects: the rest of a payload is checked, not built.
