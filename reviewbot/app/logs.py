@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 
 import orjson
@@ -73,8 +74,11 @@ class JSONFormatter(logging.Formatter):
         data = _add_fields({"ts": _timestamp(record.created, record.msecs),
                             "level": record.levelname.lower(), "logger": record.name,
                             "message": record.getMessage()}, record.__dict__)
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+        if record.exc_info:  # the traceback as a field: the line stays one JSON object
+            data["exc_info"] = self.formatException(record.exc_info)
+            data["exc_type"] = getattr(record.exc_info[0], "__name__", None)
+        if record.stack_info:
+            data["stack_info"] = record.stack_info
         return _dump(data)
 
 
@@ -160,3 +164,17 @@ def configure(level: int | None = None, stream=None) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Records never show file and line; skip the stack walk that would find them.
     logging._srcfile = None
+    # What would print plain text to stderr goes through the JSON lines instead: warnings,
+    # and exceptions nothing caught, in the main thread or another.
+    logging.captureWarnings(True)
+    sys.excepthook = _uncaught
+    threading.excepthook = lambda args: _uncaught(args.exc_type, args.exc_value,
+                                                  args.exc_traceback)
+
+
+def _uncaught(exc_type, exc, tb) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("reviewbot").critical("uncaught exception",
+                                            exc_info=(exc_type, exc, tb))

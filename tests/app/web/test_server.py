@@ -8,6 +8,9 @@ import io
 import json
 import logging
 import random
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
@@ -173,14 +176,45 @@ class _Text(io.TextIOWrapper):
 def configured_logs(request):
     """`logs.configure` into a text-only or a bytes-backed stream; the root logger and the
     module state restored."""
+    import threading
+
     from reviewbot.app import logs
 
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logs._stream)
+    hooks = (sys.excepthook, threading.excepthook)
     out = request.param()
     logs.configure(logging.INFO, stream=out)
     yield out
     root.handlers[:], root.level, logs._stream = saved
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
+
+
+def test_every_line_is_one_json_object_exceptions_and_warnings_included(tmp_path):
+    """A process that configured the logs: a logged exception, a warning, an exception in
+    a thread and one nothing caught all come out as JSON lines, the traceback a field."""
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import logging, threading, warnings\n"
+        "from reviewbot.app import logs\n"
+        "logs.configure()\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError:\n"
+        "    logging.getLogger('reviewbot.job').exception('job failed', extra={'pr': 7})\n"
+        "warnings.warn('old API')\n"
+        "t = threading.Thread(target=lambda: {}['missing'])\nt.start()\nt.join()\n"
+        "raise RuntimeError('at start-up')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parents[3])
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one JSON
+    assert [line["message"] for line in lines][::2] == ["job failed", "uncaught exception"]
+    failed, warned, thread, crash = lines
+    assert failed["pr"] == 7 and failed["exc_type"] == "ZeroDivisionError"
+    assert "Traceback" in failed["exc_info"] and "1 / 0" in failed["exc_info"]
+    assert warned["logger"] == "py.warnings" and "old API" in warned["message"]
+    assert thread["exc_type"] == "KeyError" and crash["exc_type"] == "RuntimeError"
+    assert crash["level"] == "critical"
 
 
 def test_line_logger_writes_the_formatters_line(configured_logs):
