@@ -209,18 +209,18 @@ class Runner:
         return ctx.report.conclusion
 
     async def _fail(self, ctx: _Context, reason: str) -> None:
-        """Complete (creating it if needed) the run as failure: never left hanging."""
+        """Complete (creating it if needed) the run as failure: never left hanging. A job
+        writes only the run it created, or one it explicitly took over (a resumed job)."""
         job, run = ctx.job, ctx.run
         try:
             if run is None:
                 run = checks.CheckRun(ctx.gh, job.repo, job.head_sha, name=ctx.name,
                                       external_id=str(ctx.pr) if ctx.pr else None,
                                       app_id=self.settings.app_id)
-                await run.start(adopt=True)
-            elif run.completed:
+            if run.completed:
                 return
-            elif run.id is None:
-                await run.start(adopt=True)
+            if run.id is None:
+                await self._create_run(job, run, await run.find() if job.resume else None)
             await run.fail(reason)
         except Exception as exc:
             log.error("check run could not be completed", extra={
@@ -288,8 +288,20 @@ class Runner:
             log.info("job skipped: a run already exists", extra=job.log_extra())
             return False
         ctx.run = run
-        await run.start(adopt=existing is not None and existing.get("status") != "completed")
+        await self._create_run(job, run, existing)
         return True
+
+    async def _create_run(self, job: Job, run: checks.CheckRun, existing: dict | None) -> None:
+        """One job per check run: a job creates its own run. Only a resumed job (its worker
+        died, the server restarted, reconciliation found the head unfinished) takes over
+        a run of ours left in progress, and says so."""
+        if job.resume and existing is not None and existing.get("status") != "completed":
+            log.info("check run taken over", extra={
+                **job.log_extra(), "check_run": existing.get("id"),
+                "run_started_at": existing.get("started_at")})
+            await run.start(adopt=True)
+            return
+        await run.start(adopt=False)
 
     async def _report_config_error(self, ctx: _Context) -> None:
         await ctx.run.complete(

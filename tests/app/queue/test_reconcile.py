@@ -223,3 +223,44 @@ async def test_deliveries_failed_while_down_are_redelivered_on_start(standin, ke
                    and all(s == "completed" for s, _ in statuses(gh, incident["pr"])),
                    30, "the redelivered events to be processed")
     assert len(gh.comments(INCIDENT_REPO, INCIDENT_PR)) == 1
+
+
+async def test_a_rerun_gets_its_own_run_and_leaves_another_job_s_run_alone(server, incident,
+                                                                            caplog):
+    """One job per check run: a Re-run while another job's run is in progress on the same
+    head (a reconciliation job, say) creates a run of its own and never writes the other
+    one; only a resumed job takes over a run left in progress, and logs it."""
+    import logging
+
+    gh = server.gh
+    client = server.runner.client(INSTALLATION)
+    done = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "completed",
+        "conclusion": "success", "external_id": str(INCIDENT_PR)})
+    # then another job starts its run on the head: the latest run is in progress
+    live = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
+        "external_id": str(INCIDENT_PR)})
+    event = check_run_event(gh, "rerequested", {**done, "external_id": str(INCIDENT_PR)})
+    status, _ = await server.send("check_run", event)
+    assert status == 202
+    runs = {r["id"]: r for r in gh.runs(INCIDENT_REPO, incident["pr"])}
+    assert runs[live["id"]]["status"] == "in_progress"  # untouched
+    assert not [c for c in gh.calls("PATCH", f"/check-runs/{live['id']}")]
+    [mine] = [r for i, r in runs.items() if i not in (live["id"], done["id"])]
+    assert (mine["status"], mine["conclusion"]) == ("completed", "failure")
+
+    # a resumed job (a dead worker's) takes the run over, and says so
+    caplog.set_level(logging.INFO, logger="reviewbot.jobs")
+    gh.install(INSTALLATION, [INCIDENT_REPO])
+    gh.push(INCIDENT_REPO, INCIDENT_PR, incident["fix"])
+    stuck = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["fix"], "status": "in_progress",
+        "external_id": str(INCIDENT_PR)})
+    assert (await reconciler(server).run_once(force=True, trust_in_progress=False))[
+        "queued"] == 1
+    await server.queue.join()
+    assert [(r["id"], r["conclusion"]) for r in gh.runs(INCIDENT_REPO, incident["fix"])] == [
+        (stuck["id"], "success")]
+    [line] = [r for r in caplog.records if r.getMessage() == "check run taken over"]
+    assert line.check_run == stuck["id"]
