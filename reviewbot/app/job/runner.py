@@ -35,7 +35,7 @@ from reviewbot.app.github.content import (
     changed_files,
 )
 from reviewbot.app.job import checks, comment, reviewer
-from reviewbot.app.queue.job import Job
+from reviewbot.app.queue.job import Job, record_run
 from reviewbot.cache import SummaryCache, default_cache_dir
 from reviewbot.config import Config, ConfigError, lenient_check_name, load_config
 from reviewbot.dependencies.sites import Installer, default_installer, offline
@@ -91,8 +91,12 @@ def _reason(exc: BaseException) -> str:
 class Runner:
     def __init__(self, settings, session, metrics, *, policy: RetryPolicy | None = None,
                  store: BlobStore | None = None, job_timeout: float = 600.0,
-                 disk_cache: bool = True, tarball_threshold: int | None = None):
+                 disk_cache: bool = True, tarball_threshold: int | None = None,
+                 ledger=None):
         self.settings = settings
+        # where the runs jobs created are recorded (a Store): a rerequest for a head whose
+        # job has created its run becomes a follow-up job instead of being lost
+        self.ledger = ledger
         self.session = session
         self.metrics = metrics
         self.policy = policy or RetryPolicy()
@@ -300,8 +304,10 @@ class Runner:
                 **job.log_extra(), "check_run": existing.get("id"),
                 "run_started_at": existing.get("started_at")})
             await run.start(adopt=True)
-            return
-        await run.start(adopt=False)
+        else:
+            await run.start(adopt=False)
+        if self.ledger is not None and run.id is not None:
+            await record_run(self.ledger, job, run.id)
 
     async def _report_config_error(self, ctx: _Context) -> None:
         await ctx.run.complete(

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from cachetools import TTLCache
 
-from reviewbot.app.queue.job import Job
+from reviewbot.app.queue.job import Job, run_created
 
 log = logging.getLogger("reviewbot.queue")
 
@@ -38,17 +38,22 @@ class MemoryDeliveryLog:
 
 Handler = Callable[[Job], Awaitable[None]]
 
-
 class EmbeddedQueue:
     """In-process queue: idempotent by job key; a newer head supersedes a queued older one
-    for the same PR; `close()` drains within a grace period, then cancels."""
+    for the same PR; a rerequest for a head whose running job has created its check run
+    becomes a follow-up (`follow_up`); `close()` drains within a grace period, then
+    cancels. `ledger` is where the runner records the runs jobs created."""
 
-    def __init__(self, handler: Handler, workers: int = 4, *, on_depth=None):
+    def __init__(self, handler: Handler, workers: int = 4, *, on_depth=None, ledger=None):
         self._handler = handler
         self._n = workers
         self._queue: asyncio.Queue[tuple] = asyncio.Queue()
         self._pending: dict[tuple, Job] = {}
-        self._running: set[tuple] = set()
+        self._running: dict[tuple, Job] = {}
+        self._done: dict[tuple, asyncio.Event] = {}  # set when that running job ends
+        self._chains: dict[tuple, list[tuple]] = {}  # job key -> it and its follow-ups
+        self._after: dict[tuple, tuple] = {}  # a follow-up -> the job it waits for
+        self._ledger = ledger
         self._latest: dict[tuple[str, int], tuple] = {}
         self._tasks: list[asyncio.Task] = []
         self._closed = False
@@ -64,7 +69,7 @@ class EmbeddedQueue:
             raise RuntimeError("queue is closed")
         key = job.key
         if key in self._pending or key in self._running:
-            return False
+            return await self._follow_up(job, key)
         if job.pr_number is not None and job.comment_id is None and not job.force:
             # A forced job (a re-run a user asked for, on whatever head) neither supersedes
             # nor is superseded: arrival order says nothing about which head is newer.
@@ -81,6 +86,27 @@ class EmbeddedQueue:
         self._depth()
         return True
 
+    async def _follow_up(self, job: Job, key: tuple) -> bool:
+        """A rerequest (a forced job) for a head whose latest job is running and has
+        created its check run: a follow-up that starts when that job ends, and creates a
+        run of its own. It coalesces with a job that has not yet created its run."""
+        if not job.force or job.comment_id is not None or self._ledger is None:
+            return False
+        chain = self._chains.setdefault(key, [key])
+        last = chain[-1]
+        running = self._running.get(last)
+        if running is None or not await run_created(self._ledger, running):
+            return False  # queued, or not yet at its run: it answers this request too
+        new = (*key, len(chain))
+        chain.append(new)
+        self._after[new] = last
+        self._pending[new] = job
+        self._queue.put_nowait(new)
+        self._depth()
+        log.info("rerequest queued as a follow-up", extra={
+            **job.log_extra(), "after_delivery": running.delivery_id})
+        return True
+
     def _depth(self) -> None:
         if self._on_depth is not None:
             self._on_depth(len(self._pending))
@@ -93,7 +119,11 @@ class EmbeddedQueue:
                 self._depth()
                 if job is None:
                     continue  # superseded while waiting
-                self._running.add(key)
+                before = self._done.get(self._after.pop(key, ()))
+                if before is not None:
+                    await before.wait()
+                self._running[key] = job
+                self._done[key] = asyncio.Event()
                 try:
                     await self._handler(job)
                 except asyncio.CancelledError:
@@ -101,7 +131,11 @@ class EmbeddedQueue:
                 except Exception:
                     log.exception("job failed outside the runner", extra=job.log_extra())
                 finally:
-                    self._running.discard(key)
+                    self._running.pop(key, None)
+                    self._done.pop(key).set()
+                    chain = self._chains.get(job.key)
+                    if chain is not None and chain[-1] == key:
+                        del self._chains[job.key]
                     if job.pr_number is not None:
                         pr_key = (job.repo, job.pr_number)
                         if self._latest.get(pr_key) == key and key not in self._pending:

@@ -67,6 +67,18 @@ class Job:
                 "event": self.event}
 
 
+RUN_TTL = 3600.0  # how long the ledger remembers that a job created its run
+
+
+async def record_run(ledger, job: Job, run_id: int) -> None:
+    """The runner, once it has created (or taken over) the job's check run."""
+    await ledger.set(f"run:{job.delivery_id}", str(run_id), RUN_TTL)
+
+
+async def run_created(ledger, job: Job) -> bool:
+    return await ledger.get(f"run:{job.delivery_id}") is not None
+
+
 async def maybe_await(value):
     """The value, awaited when it is awaitable (delivery logs may be sync or async)."""
     if value is None or value is True or value is False:  # without isawaitable's ABC checks

@@ -28,7 +28,7 @@ from reviewbot.app.metrics import Metrics
 from reviewbot.app.queue.distributed import DistributedQueue, open_backend
 from reviewbot.app.queue.embedded import EmbeddedQueue, MemoryDeliveryLog
 from reviewbot.app.queue.reconcile import Reconciler
-from reviewbot.app.queue.store import StoreDeliveryLog
+from reviewbot.app.queue.store import MemoryStore, StoreDeliveryLog
 from reviewbot.app.settings import Settings
 from reviewbot.app.web import keys, webhook
 
@@ -58,8 +58,12 @@ def _background(options: dict):
             return
         policy: RetryPolicy = app[keys.POLICY]
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=policy.timeout * 2))
-        runner = Runner(app[keys.SETTINGS], session, app[keys.METRICS], policy=policy, **options)
-        queue = EmbeddedQueue(Processor(runner), app[keys.SETTINGS].workers, on_depth=lambda n: app[keys.METRICS].set("reviewbot_queue_depth", None, n))
+        ledger = MemoryStore()  # the runs jobs created (rerequests after one: follow-ups)
+        runner = Runner(app[keys.SETTINGS], session, app[keys.METRICS], policy=policy,
+                        ledger=ledger, **options)
+        queue = EmbeddedQueue(Processor(runner), app[keys.SETTINGS].workers, ledger=ledger,
+                              on_depth=lambda n: app[keys.METRICS].set(
+                                  "reviewbot_queue_depth", None, n))
         await queue.start()
         app[keys.RUNNER] = runner
         app[keys.QUEUE] = queue
