@@ -22,15 +22,16 @@ Finished jobs are deleted at once (`ttl=-1`) so the same key can be queued again
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlparse
 
-from reviewbot.app.queue.job import Job
+from reviewbot.app.queue.job import Job, run_created
 from reviewbot.app.queue.store import Store, open_store
 
 log = logging.getLogger("reviewbot.distributed")
 
 FUNCTION = "run_job"
+MAX_FOLLOW_UPS = 20  # follow-ups chained on one head at a time (each waits for the last)
 LATEST_TTL = 14 * 24 * 3600
 
 
@@ -101,7 +102,6 @@ class DistributedQueue:
         return f"{self.backend.name}:{job_key(job)}"
 
     async def enqueue(self, job: Job) -> bool:
-        from saq.job import Job as SaqJob
         from saq.job import Status
 
         if job.pr_number is not None and job.head_sha and not job.force:
@@ -111,11 +111,43 @@ class DistributedQueue:
             if older and older != job.head_sha:
                 await self._supersede(Job.from_dict({**job.to_dict(), "head_sha": older}),
                                       job, Status)
-        saq_job = SaqJob(FUNCTION, kwargs={"job": job.to_dict()}, key=self.key(job),
-                         timeout=self.job_timeout, heartbeat=self.heartbeat,
-                         retries=self.retries, retry_delay=self.retry_delay,
-                         retry_backoff=self.max_retry_delay, ttl=-1)
-        return await self.queue.enqueue(saq_job) is not None
+        if await self.queue.enqueue(self._saq_job(job, self.key(job))) is not None:
+            return True
+        return await self._follow_up(job, Status)
+
+    def _saq_job(self, job: Job, key: str):
+        from saq.job import Job as SaqJob
+
+        return SaqJob(FUNCTION, kwargs={"job": job.to_dict()}, key=key,
+                      timeout=self.job_timeout, heartbeat=self.heartbeat,
+                      retries=self.retries, retry_delay=self.retry_delay,
+                      retry_backoff=self.max_retry_delay, ttl=-1)
+
+    async def _follow_up(self, job: Job, Status) -> bool:
+        """A rerequest (a forced job) for a head whose latest job is running and has
+        created its check run: a follow-up under `<key>~<n>` that waits for that job
+        (`Job.after`) and creates a run of its own. It coalesces with a job that has not
+        yet created its run, and with a follow-up still queued."""
+        if not job.force or job.comment_id is not None:
+            return False
+        base = self.key(job)
+        last, n = base, 0
+        for i in range(1, MAX_FOLLOW_UPS + 1):
+            if await self.queue.job(f"{base}~{i}") is None:
+                break
+            last, n = f"{base}~{i}", i
+        current = await self.queue.job(last)
+        if current is None or current.status != Status.ACTIVE or n >= MAX_FOLLOW_UPS:
+            return False
+        running = Job.from_dict((current.kwargs or {}).get("job") or {})
+        if not await run_created(self.store, running):
+            return False
+        follow = replace(job, after=last)
+        if await self.queue.enqueue(self._saq_job(follow, f"{base}~{n + 1}")) is None:
+            return False
+        log.info("rerequest queued as a follow-up", extra={
+            **job.log_extra(), "after_delivery": running.delivery_id})
+        return True
 
     async def _supersede(self, older: Job, newer: Job, Status) -> None:
         queued = await self.queue.job(self.key(older))

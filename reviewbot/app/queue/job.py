@@ -40,6 +40,8 @@ class Job:
     sender: str = ""
     ticks: tuple = ()
     restore: str = ""
+    # a follow-up rerequest: the queue key of the job it waits for (distributed queue)
+    after: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:

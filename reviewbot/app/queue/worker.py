@@ -50,6 +50,18 @@ async def _heartbeat(saq_job, every: float) -> None:
             log.warning("heartbeat failed", extra={"job": saq_job.key, "error": repr(exc)})
 
 
+async def _wait_for(queue, key: str, every: float = 0.5) -> None:
+    """Until the job under `key` has ended (bounded by the job timeout)."""
+    from saq.job import Status
+
+    deadline = asyncio.get_running_loop().time() + JOB_TIMEOUT
+    while asyncio.get_running_loop().time() < deadline:
+        job = await queue.job(key)
+        if job is None or job.status not in (Status.QUEUED, Status.ACTIVE):
+            return
+        await asyncio.sleep(every)
+
+
 def make_job_function(processor: Processor, heartbeat: int):
     async def run_job(ctx, *, job: dict) -> str:
         saq_job = ctx["job"]
@@ -76,6 +88,8 @@ def make_job_function(processor: Processor, heartbeat: int):
 
         beat = asyncio.create_task(_heartbeat(saq_job, max(0.5, heartbeat / 3)))
         try:
+            if work.after:  # a follow-up rerequest: its run comes after that job's
+                await _wait_for(saq_job.queue, work.after)
             return await processor(work, why_cancelled=why_cancelled)
         finally:
             beat.cancel()
@@ -95,7 +109,7 @@ async def run_worker(settings: Settings, *, policy: RetryPolicy | None = None,
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=policy.timeout * 2))
     metrics = Metrics()
     runner = Runner(settings, session, metrics, policy=policy, job_timeout=JOB_TIMEOUT,
-                    **(runner_options or {}))
+                    ledger=backend.store, **(runner_options or {}))
     queue = DistributedQueue(backend, job_timeout=JOB_TIMEOUT + 60,
                              heartbeat=settings.heartbeat)
     processor = Processor(runner)

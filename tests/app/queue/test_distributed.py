@@ -10,6 +10,7 @@ import random
 import secrets
 import signal
 import uuid
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -171,6 +172,61 @@ async def test_forced_jobs_neither_supersede_nor_are_superseded(backend_url, qna
         assert [s.status for s in states[1:]] == [Status.QUEUED, Status.QUEUED]
         assert await queue.latest_head("acme/x", 1) == "3" * 40
     finally:
+        await backend.close()
+
+
+async def test_a_rerequest_after_the_run_is_created_is_a_follow_up(backend_url, qname):
+    """A Re-run is never lost: while a head's job runs, a rerequest coalesces with it
+    until it has created its check run; after that, it is a follow-up (one at a time) that
+    starts only when that job has ended."""
+    from saq import Worker
+
+    from reviewbot.app.queue import worker as worker_mod
+    from reviewbot.app.queue.distributed import FUNCTION, DistributedQueue, open_backend
+    from reviewbot.app.queue.job import record_run
+
+    backend = await open_backend(backend_url, qname(backend_url))
+    queue = DistributedQueue(backend, heartbeat=5)
+    events: list[tuple[str, str]] = []
+    created, release = asyncio.Event(), asyncio.Event()
+    first_job = job(sha="1" * 40)
+
+    class Held:
+        async def __call__(self, work: Job, **options) -> str:
+            events.append(("start", work.delivery_id))
+            if work.delivery_id == first_job.delivery_id:
+                await asyncio.sleep(0.3)
+                assert await queue.enqueue(replace(work, force=True,
+                                                   delivery_id="early")) is False
+                await record_run(backend.store, work, 1)  # its check run exists now
+                created.set()
+                await release.wait()
+            events.append(("end", work.delivery_id))
+            return "success"
+
+    fn = worker_mod.make_job_function(Held(), heartbeat=1)
+    w = Worker(backend.queue, functions=[(FUNCTION, fn)], concurrency=3,
+               timers={"sweep": 1, "abort": 1, "schedule": 1, "worker_info": 10},
+               dequeue_timeout=0.2)
+    task = asyncio.create_task(w.start())
+    try:
+        assert await queue.enqueue(first_job) is True
+        await asyncio.wait_for(created.wait(), 15)
+        rerun = job(sha="1" * 40, force=True)
+        assert await queue.enqueue(rerun) is True  # a follow-up
+        assert await queue.enqueue(job(sha="1" * 40, force=True)) is False  # it waits
+        assert await queue.enqueue(job(sha="1" * 40)) is False  # not forced: a duplicate
+        await asyncio.sleep(1.0)
+        assert ("start", rerun.delivery_id) not in events  # not before the first ends
+        release.set()
+        await wait_for(lambda: ("end", rerun.delivery_id) in events, 15, "the follow-up")
+        assert events.index(("end", first_job.delivery_id)) < events.index(
+            ("start", rerun.delivery_id))
+        assert [e for e in events if e[0] == "start"] == [
+            ("start", first_job.delivery_id), ("start", rerun.delivery_id)]
+    finally:
+        w.event.set()
+        await asyncio.wait_for(task, 10)
         await backend.close()
 
 
