@@ -222,9 +222,14 @@ def _app_settings():
 
 def cmd_serve(args) -> int:
     settings = _app_settings()
+    from reviewbot.app.health import PortInUse
     from reviewbot.app.web.server import run
 
-    run(args.host, args.port if args.port is not None else settings.port, settings)
+    try:
+        run(args.host, args.port if args.port is not None else settings.port, settings)
+    except PortInUse as exc:
+        print(f"reviewbot: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -235,11 +240,17 @@ def cmd_worker(args) -> int:
                          "shared queue (redis://HOST:6379/0 or postgresql://USER@HOST/DB); "
                          "without one, `reviewbot serve` runs the jobs itself")
     try:
+        from reviewbot.app.health import PortInUse
         from reviewbot.app.queue.worker import run
     except ImportError as exc:
         raise UsageError(f"the worker needs its dependencies ({exc.name}): "
                          "pip install 'saq[redis,postgres]'") from None
-    run(settings)
+    try:
+        run(settings)
+    except PortInUse as exc:
+        print(f"reviewbot: error: {exc} (REVIEWBOT_WORKER_PORT; 0 serves no health "
+              "endpoints)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -13,6 +13,9 @@ DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_PORT = 8000
 
 
+DEFAULT_WORKER_PORT = 8001
+
+
 class SettingsError(Exception):
     """A setting is missing or unusable; the message says which and how to fix it."""
 
@@ -35,6 +38,8 @@ class Settings:
     # defaults to 300, a Settings built in code to 0).
     reconcile_interval: float = 0.0
     write_gap: float = 1.0  # seconds between GitHub writes per installation
+    # `reviewbot worker`'s /healthz, /readyz and /metrics (0: none; `from_env`: 8001)
+    worker_port: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +66,8 @@ class Settings:
                             f"or https://HOST/api/v3, got {api_url!r}")
 
         port = _int(env, "PORT", DEFAULT_PORT, 1, 65535, problems)
+        worker_port = _int(env, "REVIEWBOT_WORKER_PORT", DEFAULT_WORKER_PORT, 0, 65535,
+                           problems)
         workers = _int(env, "REVIEWBOT_WORKERS", 4, 1, 64, problems)
         bot_login = (env.get("REVIEWBOT_BOT_LOGIN") or "").strip() or None
         queue_url = (env.get("REVIEWBOT_QUEUE_URL") or "").strip() or None
@@ -83,7 +90,7 @@ class Settings:
                    api_url=api_url, port=port, workers=workers, bot_login=bot_login,
                    queue_url=queue_url, queue_name=queue_name, heartbeat=heartbeat,
                    sweep_interval=sweep, reconcile_interval=float(reconcile),
-                   write_gap=write_gap)
+                   write_gap=write_gap, worker_port=worker_port)
 
     @property
     def distributed(self) -> bool:

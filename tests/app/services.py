@@ -139,6 +139,10 @@ class Procs:
             args += ["--host", "127.0.0.1", "--port", str(port)]
             url = f"http://127.0.0.1:{port}"
         full_env = {**self.env, **(env or {})}
+        if kind == "worker":  # its health endpoints, on a port of its own
+            port = port or free_port()
+            full_env.setdefault("REVIEWBOT_WORKER_PORT", str(port))
+            url = f"http://127.0.0.1:{full_env['REVIEWBOT_WORKER_PORT']}"
         handle = open(log, "wb")  # noqa: SIM115 - the child writes to it
         popen = subprocess.Popen(args, env=full_env, cwd=ROOT, stdout=handle,
                                  stderr=subprocess.STDOUT)

@@ -76,6 +76,9 @@ class MemoryStore:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
+    async def ping(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 
@@ -143,6 +146,10 @@ class PostgresStore:
             with contextlib.suppress(psycopg.errors.UniqueViolation,
                                      psycopg.errors.DuplicateTable):
                 await conn.execute(_PG_TABLE)
+
+    async def ping(self) -> None:
+        async with self.pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
 
     async def get(self, key: str) -> str | None:
         async with self.pool.connection() as conn:

@@ -17,9 +17,10 @@ import socket
 from dataclasses import replace
 
 import aiohttp
+from aiohttp import web
 
 from reviewbot import __version__
-from reviewbot.app import logs
+from reviewbot.app import health, logs
 from reviewbot.app.github.client import RetryPolicy
 from reviewbot.app.job.process import Processor
 from reviewbot.app.job.runner import Runner
@@ -101,13 +102,47 @@ def make_job_function(processor: Processor, heartbeat: int):
 
 
 async def run_worker(settings: Settings, *, policy: RetryPolicy | None = None,
-                     runner_options: dict | None = None, stop: asyncio.Event | None = None):
+                     runner_options: dict | None = None, stop: asyncio.Event | None = None,
+                     health_sock: socket.socket | None = None):
+    """Run jobs until stopped. `health_sock` (bound by `run`) serves /healthz, /readyz and
+    /metrics from the start; the backend is connected with retries meanwhile."""
     if not settings.queue_url:
         raise ValueError("REVIEWBOT_QUEUE_URL is not set")
     policy = policy or RetryPolicy(write_gap=settings.write_gap)
-    backend = await open_backend(settings.queue_url, settings.queue_name)
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=policy.timeout * 2))
     metrics = Metrics()
+    readiness = health.Readiness(False, "connecting to the queue backend")
+    site = await _health_site(health_sock, readiness, metrics)
+    try:
+        backend = await health.connect(
+            lambda: open_backend(settings.queue_url, settings.queue_name), readiness)
+    except asyncio.CancelledError:
+        if site is not None:
+            await site.cleanup()
+        raise
+    readiness.ping = backend.store.ping
+    readiness.set(True)
+    try:
+        await _run(settings, policy, runner_options, stop, backend, metrics)
+    finally:
+        if site is not None:
+            await site.cleanup()
+
+
+async def _health_site(sock: socket.socket | None, readiness: health.Readiness, metrics):
+    if sock is None:
+        return None
+    app = web.Application()
+    app.router.add_routes(health.routes(readiness, metrics))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    log.info("worker health endpoints listening", extra={"port": sock.getsockname()[1]})
+    return runner
+
+
+async def _run(settings: Settings, policy: RetryPolicy, runner_options: dict | None,
+               stop: asyncio.Event | None, backend, metrics: Metrics) -> None:
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=policy.timeout * 2))
     runner = Runner(settings, session, metrics, policy=policy, job_timeout=JOB_TIMEOUT,
                     ledger=backend.store, **(runner_options or {}))
     queue = DistributedQueue(backend, job_timeout=JOB_TIMEOUT + 60,
@@ -178,5 +213,8 @@ async def _stop_when(event: asyncio.Event, worker) -> None:
 
 
 def run(settings: Settings) -> None:
+    """Raises health.PortInUse before anything starts when the health port is taken."""
     logs.configure()
-    asyncio.run(run_worker(settings))
+    sock = health.bind("0.0.0.0", settings.worker_port) if settings.worker_port else None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings, health_sock=sock))

@@ -1,4 +1,5 @@
-"""The aiohttp application: `POST /webhook`, `GET /healthz`, `GET /metrics`.
+"""The aiohttp application: `POST /webhook`, `GET /healthz` (liveness), `GET /readyz`
+(readiness: the queue backend answers), `GET /metrics`.
 
 One `ClientSession` (with a timeout) per app via `cleanup_ctx`. Two modes:
 
@@ -14,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 
 import aiohttp
 from aiohttp import web
 
 from reviewbot import __version__
-from reviewbot.app import logs
+from reviewbot.app import health, logs
 from reviewbot.app.github.client import RetryPolicy
 from reviewbot.app.job.process import Processor
 from reviewbot.app.job.runner import Runner
@@ -43,10 +45,10 @@ def create_app(settings: Settings, *, policy: RetryPolicy | None = None,
     app[keys.DELIVERIES] = MemoryDeliveryLog()
     app[keys.POLICY] = policy or RetryPolicy()
     app[keys.STARTED] = time.time()
+    app[keys.READINESS] = health.Readiness()
     app.cleanup_ctx.append(_background(runner_options or {}))
     app.router.add_post("/webhook", webhook.handle)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_routes(health.routes(app[keys.READINESS], app[keys.METRICS]))
     return app
 
 
@@ -67,6 +69,7 @@ def _background(options: dict):
         await queue.start()
         app[keys.RUNNER] = runner
         app[keys.QUEUE] = queue
+        app[keys.READINESS].set(True)
         reconcile_task = None
         interval = app[keys.SETTINGS].reconcile_interval
         if interval > 0:
@@ -92,26 +95,33 @@ def _background(options: dict):
 
 
 async def _distributed(app: web.Application):
+    """Enqueue only. The backend is connected in the background, retried with backoff
+    while it is unreachable: meanwhile /readyz and deliveries answer 503 (GitHub marks them
+    failed; reconciliation redelivers them)."""
     settings = app[keys.SETTINGS]
-    backend = await open_backend(settings.queue_url, settings.queue_name)
-    app[keys.QUEUE] = DistributedQueue(backend, heartbeat=settings.heartbeat)
-    app[keys.DELIVERIES] = StoreDeliveryLog(backend.store)
-    log.info("server ready (enqueue only)", extra={
-        "queue": settings.queue_name, "backend": backend.queue.__class__.__name__})
+    readiness: health.Readiness = app[keys.READINESS]
+    readiness.set(False, "connecting to the queue backend")
+    backends: list = []
+
+    async def connect() -> None:
+        backend = await health.connect(
+            lambda: open_backend(settings.queue_url, settings.queue_name), readiness)
+        backends.append(backend)
+        app[keys.DELIVERIES] = StoreDeliveryLog(backend.store)
+        app[keys.QUEUE] = DistributedQueue(backend, heartbeat=settings.heartbeat)
+        readiness.ping = backend.store.ping
+        readiness.set(True)
+        log.info("server ready (enqueue only)", extra={
+            "queue": settings.queue_name, "backend": backend.queue.__class__.__name__})
+
+    task = asyncio.create_task(connect())
     yield
-    await backend.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    for backend in backends:
+        await backend.close()
     log.info("server stopped")
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": __version__,
-                              "uptime": round(time.time() - request.app[keys.STARTED], 1)})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[keys.METRICS].render(),
-                        content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
@@ -124,7 +134,8 @@ def event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
+async def serve(app: web.Application, host: str, port: int,
+                sock: socket.socket | None = None) -> None:
     """Serve until cancelled (SIGTERM and SIGINT raise GracefulExit), then clean up: open
     connections get up to 30 s to finish, and the app's cleanup drains running jobs. Idle
     connections outlive a load balancer's, so it never sends on one being closed (aiohttp
@@ -133,14 +144,21 @@ async def serve(app: web.Application, host: str, port: int) -> None:
                            keepalive_timeout=3630)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        if sock is not None:  # bound before anything started (a port in use: exit 2)
+            await web.SockSite(runner, sock).start()
+        else:
+            await web.TCPSite(runner, host, port).start()
+        log.info("listening", extra={"host": host, "port": port})
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
 
 
 def run(host: str, port: int, settings: Settings) -> None:
+    """Serve until stopped. Raises health.PortInUse before anything starts when the port
+    is taken."""
     logs.configure()
+    sock = health.bind(host, port)
     loop = event_loop()
     log.info("starting", extra={"host": host, "port": port, "version": __version__,
                                 "loop": type(loop).__module__})
@@ -148,4 +166,4 @@ def run(host: str, port: int, settings: Settings) -> None:
     # The runner cancels what is left (serve's cleanup runs then) and closes the loop.
     with (asyncio.Runner(loop_factory=lambda: loop) as runner,
           contextlib.suppress(web.GracefulExit, KeyboardInterrupt)):
-        runner.run(serve(app, host, port))
+        runner.run(serve(app, host, port, sock))

@@ -268,7 +268,7 @@ async def accept(app: web.Application, headers: Mapping[str, str],
     JSON body: signature, headers, parse, dedupe, route, enqueue. Case-insensitive `headers`."""
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
-    queue: JobQueue = app[keys.QUEUE]
+    queue: JobQueue | None = app.get(keys.QUEUE)
     deliveries: DeliveryLog = app[keys.DELIVERIES]
     event = headers.get("X-GitHub-Event", "")
     delivery = headers.get("X-GitHub-Delivery", "")
@@ -297,8 +297,17 @@ async def accept(app: web.Application, headers: Mapping[str, str],
         log.info("webhook ping", extra={**ctx, "hook_id": headers.get("X-GitHub-Hook-ID")})
         return _reply(200, "pong", event, metrics)
 
+    if queue is None:  # the queue backend is not connected yet (or at all): not our sender's
+        log.warning("webhook refused: queue backend not ready", extra=ctx)
+        return _reply(503, "not_ready", event, metrics, reason="queue backend not ready")
     dedupe_key = f"{headers.get('X-GitHub-Hook-ID', '')}:{delivery}"
-    if await maybe_await(deliveries.seen(dedupe_key)):
+    try:
+        seen = await maybe_await(deliveries.seen(dedupe_key))
+    except Exception as exc:  # the store is down: GitHub marks the delivery failed
+        log.warning("webhook refused: delivery log unreachable",
+                    extra={**ctx, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        return _reply(503, "backend_unavailable", event, metrics)
+    if seen:
         delivery_lines.info("webhook duplicate delivery", ctx)
         return _reply(202, "duplicate", event, metrics)
     try:
@@ -317,7 +326,11 @@ async def accept(app: web.Application, headers: Mapping[str, str],
         # Our fault, not the sender's; GitHub marks the delivery failed for redelivery.
         log.exception("webhook: enqueue failed", extra=job.log_extra())
         return _reply(503, "enqueue_failed", event, metrics)
-    await maybe_await(deliveries.mark(dedupe_key))
+    try:
+        await maybe_await(deliveries.mark(dedupe_key))
+    except Exception as exc:  # queued all the same: a redelivery is deduped by the job key
+        log.warning("webhook: delivery not recorded", extra={
+            **job.log_extra(), "error": f"{type(exc).__name__}: {exc}"[:300]})
     outcome = "queued" if fresh else "already_queued"
     delivery_lines.info("webhook accepted", {**job.log_extra(), "outcome": outcome,
                                              "action": job.action})

@@ -94,6 +94,8 @@ async def test_healthz(server):
     async with server.session.get(server.url + "/healthz") as resp:
         assert resp.status == 200
         assert (await resp.json())["status"] == "ok"
+    async with server.session.get(server.url + "/readyz") as resp:  # the embedded queue
+        assert (resp.status, await resp.json()) == (200, {"status": "ready"})
 
 
 async def test_the_webhook_route(server):
