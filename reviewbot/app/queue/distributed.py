@@ -160,6 +160,17 @@ class DistributedQueue:
         log.info("job superseded by a newer head", extra={
             **older.log_extra(), "new_head_sha": newer.head_sha})
 
+    async def busy(self, job: Job) -> bool:
+        """A job for this head is queued or running (a follow-up included)."""
+        from saq.job import Status
+
+        base = self.key(job)
+        for key in (base, f"{base}~1"):
+            found = await self.queue.job(key)
+            if found is not None and found.status in (Status.QUEUED, Status.ACTIVE):
+                return True
+        return False
+
     async def latest_head(self, repo: str, pr: int) -> str | None:
         return await self.store.get(f"latest:{repo}#{pr}")
 

@@ -107,6 +107,10 @@ class EmbeddedQueue:
             **job.log_extra(), "after_delivery": running.delivery_id})
         return True
 
+    async def busy(self, job: Job) -> bool:
+        """A job for this head is queued or running (follow-ups included)."""
+        return any(k[:3] == job.key for k in (*self._pending, *self._running))
+
     def _depth(self) -> None:
         if self._on_depth is not None:
             self._on_depth(len(self._pending))

@@ -29,6 +29,29 @@ WINDOW = 3 * 24 * 3600 - 3600  # GitHub redelivers up to 3 days back; keep an ho
 SLACK = 120  # re-read this much before the last pass (clock skew, in-flight deliveries)
 
 
+def _state(ours: list[dict], recent: float) -> str:
+    """Our runs on a head, by the newest of each name (the one branch protection reads):
+    "done" when each is completed, "running" when one is in progress and started within
+    `recent` seconds, "stale" otherwise (none, or one left in progress for longer). A run
+    left in progress behind a completed one still counts: it would hold a required check
+    pending."""
+    newest: dict[str, dict] = {}
+    for r in ours:
+        name = r.get("name") or ""
+        if name not in newest or int(r.get("id") or 0) > int(newest[name].get("id") or 0):
+            newest[name] = r
+    if not newest:
+        return "stale"
+    state = "done"
+    for r in newest.values():
+        if r.get("status") == "completed":
+            continue
+        if time.time() - _ts(r.get("started_at")) >= recent:
+            return "stale"
+        state = "running"
+    return state
+
+
 def _ts(value: str | None) -> float:
     if not value:
         return 0.0
@@ -46,9 +69,13 @@ def delivered_ok(item: dict) -> bool:
 class Reconciler:
     def __init__(self, runner, enqueue: Callable[[Job], Awaitable[bool]],
                  store: Store | None = None, *, recent: float = 900.0,
-                 lock_ttl: float = 60.0):
+                 lock_ttl: float = 60.0,
+                 busy: Callable[[Job], Awaitable[bool]] | None = None):
         self.runner = runner
         self.enqueue = enqueue
+        # whether a job for the head is queued or running: a recent run in progress with
+        # none is an orphan (its job lost, e.g. with a Redis restart), not a live job
+        self.busy = busy
         self.store = store or MemoryStore()
         self.recent = recent  # an in-progress run younger than this is someone's live job
         self.lock_ttl = lock_ttl
@@ -136,16 +163,17 @@ class Reconciler:
                                         f"?app_id={app_id}&per_page=100")
                 ours = [r for r in data.get("check_runs", [])
                         if str((r.get("app") or {}).get("id")) == app_id]
-                if any(r.get("status") == "completed" for r in ours):
-                    continue
-                if trust_in_progress and any(
-                        time.time() - _ts(r.get("started_at")) < self.recent for r in ours):
+                state = _state(ours, self.recent)
+                if state == "done":
                     continue
                 job = Job(installation_id=iid, repo=full, head_sha=sha,
                           pr_number=int(pull["number"]), base_ref=pull["base"]["ref"],
                           base_sha=pull["base"]["sha"], event="pull_request",
                           action="reconcile", delivery_id=f"reconcile-{uuid.uuid4()}",
                           resume=True)
+                if state == "running" and trust_in_progress and (
+                        self.busy is None or await self.busy(job)):
+                    continue
                 if await self.enqueue(job):
                     queued += 1
                     log.info("reconcile: head without a completed run queued",

@@ -157,7 +157,7 @@ async def _run(settings: Settings, policy: RetryPolicy, runner_options: dict | N
     reconcile_task = None
     if settings.reconcile_interval > 0:
         reconciler = Reconciler(runner, queue.enqueue, backend.store,
-                                recent=JOB_TIMEOUT + 60,
+                                recent=JOB_TIMEOUT + 60, busy=queue.busy,
                                 lock_ttl=max(1.0, settings.reconcile_interval * 0.8))
         reconcile_task = asyncio.create_task(
             reconciler.loop(settings.reconcile_interval, delay=1.0))

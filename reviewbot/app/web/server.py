@@ -76,7 +76,7 @@ def _background(options: dict):
             # At start-up nothing of ours can still be running: an in-progress run is
             # one a crash left behind, so it is not trusted.
             reconciler = Reconciler(runner, queue.enqueue, recent=runner.job_timeout + 60,
-                                    lock_ttl=max(1.0, interval * 0.8))
+                                    busy=queue.busy, lock_ttl=max(1.0, interval * 0.8))
             reconcile_task = asyncio.create_task(
                 reconciler.loop(interval, delay=1.0, trust_at_start=False))
         log.info("server ready", extra={"api_url": app[keys.SETTINGS].api_url,

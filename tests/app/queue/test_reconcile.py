@@ -264,3 +264,28 @@ async def test_a_rerun_gets_its_own_run_and_leaves_another_job_s_run_alone(serve
         (stuck["id"], "success")]
     [line] = [r for r in caplog.records if r.getMessage() == "check run taken over"]
     assert line.check_run == stuck["id"]
+
+
+async def test_an_orphaned_run_behind_a_completed_one_is_finished(server, incident):
+    """A run left in progress as the newest on its head, its job gone (a Redis restart
+    loses the queue): however recent, with no job for the head queued or running, the
+    reconciler queues one, which takes the run over and completes it."""
+    gh = server.gh
+    gh.install(INSTALLATION, [INCIDENT_REPO])
+    client = server.runner.client(INSTALLATION)
+    await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "completed",
+        "conclusion": "failure", "external_id": str(INCIDENT_PR)})
+    orphan = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
+        "external_id": str(INCIDENT_PR)})
+    trusting = Reconciler(server.runner, server.queue.enqueue)
+    assert (await trusting.run_once(force=True))["queued"] == 0  # no way to tell: trusted
+    r = Reconciler(server.runner, server.queue.enqueue, busy=server.queue.busy)
+    assert (await r.run_once(force=True))["queued"] == 1
+    await server.queue.join()
+    runs = {x["id"]: x for x in gh.runs(INCIDENT_REPO, incident["pr"])}
+    assert (runs[orphan["id"]]["status"], runs[orphan["id"]]["conclusion"]) == (
+        "completed", "failure")
+    assert all(x["status"] == "completed" for x in runs.values())
+    assert (await r.run_once(force=True))["queued"] == 0  # settled now
