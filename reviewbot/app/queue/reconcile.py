@@ -29,17 +29,28 @@ WINDOW = 3 * 24 * 3600 - 3600  # GitHub redelivers up to 3 days back; keep an ho
 SLACK = 120  # re-read this much before the last pass (clock skew, in-flight deliveries)
 
 
+def _newest(ours: list[dict]) -> dict[str, dict]:
+    newest: dict[str, dict] = {}
+    for r in ours:
+        name = r.get("name") or ""
+        if name not in newest or int(r.get("id") or 0) > int(newest[name].get("id") or 0):
+            newest[name] = r
+    return newest
+
+
+def _hidden_open(ours: list[dict]) -> list[dict]:
+    """Runs in progress that are not the newest of their name."""
+    newest = {id(r) for r in _newest(ours).values()}
+    return [r for r in ours if r.get("status") != "completed" and id(r) not in newest]
+
+
 def _state(ours: list[dict], recent: float) -> str:
     """Our runs on a head, by the newest of each name (the one branch protection reads):
     "done" when each is completed, "running" when one is in progress and started within
     `recent` seconds, "stale" otherwise (none, or one left in progress for longer). A run
     left in progress behind a completed one still counts: it would hold a required check
     pending."""
-    newest: dict[str, dict] = {}
-    for r in ours:
-        name = r.get("name") or ""
-        if name not in newest or int(r.get("id") or 0) > int(newest[name].get("id") or 0):
-            newest[name] = r
+    newest = _newest(ours)
     if not newest:
         return "stale"
     state = "done"
@@ -158,27 +169,48 @@ class Reconciler:
             async for pull in gh.getiter(f"/repos/{full}/pulls?state=open&per_page=100",
                                          iterable_key=None):
                 pulls += 1
-                sha = pull["head"]["sha"]
-                data = await gh.getitem(f"/repos/{full}/commits/{sha}/check-runs"
-                                        f"?app_id={app_id}&per_page=100")
-                ours = [r for r in data.get("check_runs", [])
-                        if str((r.get("app") or {}).get("id")) == app_id]
-                state = _state(ours, self.recent)
-                if state == "done":
-                    continue
-                job = Job(installation_id=iid, repo=full, head_sha=sha,
-                          pr_number=int(pull["number"]), base_ref=pull["base"]["ref"],
-                          base_sha=pull["base"]["sha"], event="pull_request",
-                          action="reconcile", delivery_id=f"reconcile-{uuid.uuid4()}",
-                          resume=True)
-                if state == "running" and trust_in_progress and (
-                        self.busy is None or await self.busy(job)):
-                    continue
-                if await self.enqueue(job):
-                    queued += 1
-                    log.info("reconcile: head without a completed run queued",
-                             extra=job.log_extra())
+                queued += await self._head(gh, iid, full, pull, app_id, trust_in_progress)
         return pulls, queued
+
+    async def _head(self, gh, iid: int, full: str, pull: dict, app_id: str,
+                    trust_in_progress: bool) -> int:
+        """1 when a job was queued for this PR's head."""
+        sha = pull["head"]["sha"]
+        data = await gh.getitem(f"/repos/{full}/commits/{sha}/check-runs"
+                                f"?app_id={app_id}&filter=all&per_page=100")
+        ours = [r for r in data.get("check_runs", [])
+                if str((r.get("app") or {}).get("id")) == app_id]
+        job = Job(installation_id=iid, repo=full, head_sha=sha,
+                  pr_number=int(pull["number"]), base_ref=pull["base"]["ref"],
+                  base_sha=pull["base"]["sha"], event="pull_request", action="reconcile",
+                  delivery_id=f"reconcile-{uuid.uuid4()}", resume=True)
+        hidden = _hidden_open(ours)
+        if hidden and self.busy is not None and not await self.busy(job):
+            await self._close_orphans(gh, full, hidden, job)
+        state = _state(ours, self.recent)
+        if state == "done":
+            return 0
+        if state == "running" and trust_in_progress and (
+                self.busy is None or await self.busy(job)):
+            return 0
+        if not await self.enqueue(job):
+            return 0
+        log.info("reconcile: head without a completed run queued", extra=job.log_extra())
+        return 1
+
+    async def _close_orphans(self, gh, full: str, runs: list[dict], job: Job) -> None:
+        """Runs left in progress behind a newer run of the same name, with no job for the
+        head: their jobs are gone (a queue lost with a Redis restart). The newer run holds
+        the result; these are completed as neutral, saying so, never left in progress."""
+        for r in runs:
+            await gh.patch(f"/repos/{full}/check-runs/{r['id']}", data={
+                "status": "completed", "conclusion": "neutral",
+                "output": {"title": "Superseded by a newer run",
+                           "summary": "A newer run of this check on this commit holds the "
+                                      "result. This run's job ended without finishing it, so "
+                                      "reviewbot closed it."}})
+            log.info("reconcile: orphaned check run closed", extra={
+                **job.log_extra(), "check_run": r["id"]})
 
     async def loop(self, interval: float, *, delay: float = 1.0,
                    trust_at_start: bool = True) -> None:

@@ -289,3 +289,22 @@ async def test_an_orphaned_run_behind_a_completed_one_is_finished(server, incide
         "completed", "failure")
     assert all(x["status"] == "completed" for x in runs.values())
     assert (await r.run_once(force=True))["queued"] == 0  # settled now
+
+
+async def test_a_run_left_in_progress_behind_a_newer_one_is_closed(server, incident):
+    """Branch protection reads the newest run; one left in progress under it, with no job
+    for the head, is closed as neutral (saying why), never left in progress."""
+    gh = server.gh
+    gh.install(INSTALLATION, [INCIDENT_REPO])
+    client = server.runner.client(INSTALLATION)
+    hidden = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
+        "external_id": str(INCIDENT_PR)})
+    await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "completed",
+        "conclusion": "failure", "external_id": str(INCIDENT_PR)})
+    r = Reconciler(server.runner, server.queue.enqueue, busy=server.queue.busy)
+    assert (await r.run_once(force=True))["queued"] == 0  # the newest is completed
+    closed = {x["id"]: x for x in gh.runs(INCIDENT_REPO, incident["pr"])}[hidden["id"]]
+    assert (closed["status"], closed["conclusion"]) == ("completed", "neutral")
+    assert closed["output"]["title"] == "Superseded by a newer run"
