@@ -90,7 +90,7 @@ def plan(gh: GitHubStandIn, pulls: list[dict], per_pr: int, rng: random.Random):
                 ("send", "pull_request", lambda r=repo, k=n, h=p["heads"][0]: pr_event(
                     gh, "synchronize", repo=r, number=k, before=h), str(uuid.uuid4())),
                 ("suite", "requested", p, 1)]
-        while len(mine) < per_pr:
+        while sum(1 for m in mine if m[0] != "push") < per_pr:
             mine.append(("suite", "rerequested", p, 1))
         steps.append([(rng.uniform(0.0, 2.0), s) for s in mine])
     return steps

@@ -199,6 +199,8 @@ class Runner:
         if ctx.job.comment_id is not None:  # a tick in the sticky comment (checklist gate)
             return await self._checklist_edit(ctx)
         if not await self._resolve_pr(ctx):
+            if ctx.job.resume:  # its earlier attempt may have left a run in progress
+                await self._close_stale_run(ctx)
             return "stale"
         await self._load_config(ctx)
         if not await self._start_check(ctx):
@@ -208,8 +210,16 @@ class Runner:
             return "config_error"
         await self._fetch_trees(ctx)
         await self._analyse(ctx)
-        await self._publish_check(ctx)
-        await self._write_comment(ctx)
+        fixes = await self._publish_suggestions(ctx)
+        # The comment before the run completes: a job that dies in between leaves its run
+        # in progress, which its resumed attempt (or reconciliation) finishes, comment and
+        # all; a completed run never stands without its comment.
+        try:
+            await self._write_comment(ctx)
+        except Exception as exc:  # GitHub refused it after retries: the result still counts
+            log.warning("sticky comment failed", exc_info=True,
+                        extra={**ctx.job.log_extra(), "error": _reason(exc)})
+        await self._complete_check(ctx, fixes)
         return ctx.report.conclusion
 
     async def _fail(self, ctx: _Context, reason: str) -> None:
@@ -267,6 +277,25 @@ class Runner:
                 ctx.base_ref = (await ctx.gh.getitem(f"/repos/{job.repo}"))["default_branch"]
             _, ctx.base_sha = await ctx.content.merge_base(ctx.base_ref, job.head_sha)
         return True
+
+    async def _close_stale_run(self, ctx: _Context) -> None:
+        """A resumed job whose PR head moved on: the run its dead attempt left in progress
+        on the old head is completed as neutral, not left hanging."""
+        job = ctx.job
+        run = checks.CheckRun(ctx.gh, job.repo, job.head_sha, app_id=self.settings.app_id,
+                              external_id=str(ctx.pr) if ctx.pr else None)
+        data = await ctx.gh.getitem(f"/repos/{job.repo}/commits/{job.head_sha}/check-runs"
+                                    f"?app_id={self.settings.app_id}&filter=all&per_page=100")
+        for found in data.get("check_runs", []):
+            if found.get("status") == "completed" or \
+                    str((found.get("app") or {}).get("id")) != str(self.settings.app_id):
+                continue
+            run.id, run.name = found["id"], found.get("name") or run.name
+            await run.complete("neutral", "Superseded: the pull request's head moved on",
+                               "This commit is no longer the pull request's head, so its "
+                               "check was not finished; the newer head has its own run.")
+            log.info("stale check run closed", extra={**job.log_extra(),
+                                                      "check_run": found["id"]})
 
     async def _load_config(self, ctx: _Context) -> None:
         """The config at the base. A broken one is kept for the run to report, under the
@@ -351,20 +380,24 @@ class Runner:
                       config=ctx.config, cache=self._summaries, base_name=ctx.merge_base,
                       head_name=ctx.job.head_sha, installer=self._installer)
 
-    async def _publish_check(self, ctx: _Context) -> None:
-        """The suggestions as a review where they fit the diff, then the check run with
-        the rest of them."""
-        job, report, found = ctx.job, ctx.report, ctx.extras.suggestions
+    async def _publish_suggestions(self, ctx: _Context) -> tuple[str, str]:
+        """The suggestions as a review where they fit the diff; (the rest, as text for
+        the check run, and the review's outcome)."""
+        job, found = ctx.job, ctx.extras.suggestions
         pr = ctx.pr if ctx.comment_ok else None
         login = await self.bot_login() if pr is not None and found else ""  # for a review
-        fix_text, review_outcome = await reviewer.publish_suggestions(
-            ctx.gh, job.repo, pr, job.head_sha, found, login)
+        return await reviewer.publish_suggestions(ctx.gh, job.repo, pr, job.head_sha, found,
+                                                  login)
+
+    async def _complete_check(self, ctx: _Context, fixes: tuple[str, str]) -> None:
+        job, report = ctx.job, ctx.report
+        fix_text, review_outcome = fixes
         await ctx.run.report(report, extra=fix_text)
         log.info("check run completed", extra={
             **job.log_extra(), "conclusion": report.conclusion, "check_run": ctx.run.id,
             "errors": len(report.errors), "affected": len(report.affected),
             "changed": len(ctx.changed), "blob_requests": ctx.content.blob_requests,
-            "tarballs": ctx.content.tarballs, "suggestions": len(found),
+            "tarballs": ctx.content.tarballs, "suggestions": len(ctx.extras.suggestions),
             "suggestion_review": review_outcome})
 
     async def _write_comment(self, ctx: _Context) -> None:

@@ -29,7 +29,7 @@ def completed(gh, sha: str) -> list[str]:
 STAGES = [
     ("dequeued", False, 1),  # taken by a worker, runner not started: coalesces
     ("_load_config", False, 1),  # running, no run yet: coalesces too
-    ("_write_comment", True, 2),  # run completed, comment being written: a follow-up
+    ("_write_comment", True, 2),  # its run created, comment being written: a follow-up
 ]
 
 
@@ -96,7 +96,8 @@ async def test_follow_ups_coalesce_while_one_waits_and_chain_after_it_starts(
     assert outcomes == ["queued", "already_queued", "already_queued"]  # one follow-up
     gates[0].set()
     await asyncio.wait_for(reached[1].wait(), 10)  # the follow-up, at its comment
-    assert completed(gh, sha) == ["failure"] * 2
+    assert completed(gh, sha) == ["failure"]  # the first; the follow-up's run is open
+    assert len(gh.runs(INCIDENT_REPO, sha)) == 2
     _, data = await server.send("check_suite", suite_rerequested(gh, sha), wait=False)
     assert data["outcome"] == "queued"  # after the follow-up's run: another one
     gates[1].set()

@@ -308,3 +308,25 @@ async def test_a_run_left_in_progress_behind_a_newer_one_is_closed(server, incid
     closed = {x["id"]: x for x in gh.runs(INCIDENT_REPO, incident["pr"])}[hidden["id"]]
     assert (closed["status"], closed["conclusion"]) == ("completed", "neutral")
     assert closed["output"]["title"] == "Superseded by a newer run"
+
+
+async def test_a_resumed_job_whose_head_moved_on_closes_the_run_it_left(server, incident):
+    """A worker died mid-job; by its retry the PR has a newer head. The retry does not
+    check the old head, but it completes the run its first attempt left in progress."""
+    from reviewbot.app.queue.job import Job
+
+    gh = server.gh
+    client = server.runner.client(INSTALLATION)
+    left = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
+        "external_id": str(INCIDENT_PR)})
+    gh.push(INCIDENT_REPO, INCIDENT_PR, incident["fix"])
+    await server.queue.enqueue(Job(
+        installation_id=INSTALLATION, repo=INCIDENT_REPO, head_sha=incident["pr"],
+        pr_number=INCIDENT_PR, base_ref="main", base_sha=None, event="pull_request",
+        action="synchronize", delivery_id="d-dead", resume=True))
+    await server.queue.join()
+    [run] = gh.runs(INCIDENT_REPO, incident["pr"])
+    assert (run["id"], run["status"], run["conclusion"]) == (left["id"], "completed",
+                                                             "neutral")
+    assert gh.runs(INCIDENT_REPO, incident["fix"]) == []  # the new head is not its job
