@@ -157,9 +157,9 @@ class Procs:
             while time.monotonic() < deadline:
                 if not proc.alive():
                     raise AssertionError(f"{proc.kind} exited early:\n{proc.text()[-3000:]}")
-                if proc.kind == "serve":
+                if proc.kind == "serve":  # ready: its queue backend is connected
                     with contextlib.suppress(aiohttp.ClientError, OSError):
-                        async with session.get(proc.url + "/healthz") as r:
+                        async with session.get(proc.url + "/readyz") as r:
                             if r.status == 200:
                                 return
                 elif '"worker ready"' in proc.text():

@@ -38,6 +38,7 @@ class MemoryDeliveryLog:
 
 Handler = Callable[[Job], Awaitable[None]]
 
+
 class EmbeddedQueue:
     """In-process queue: idempotent by job key; a newer head supersedes a queued older one
     for the same PR; a rerequest for a head whose running job has created its check run
