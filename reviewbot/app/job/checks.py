@@ -93,6 +93,22 @@ def details(report: Report) -> str:
     return trim(body)
 
 
+async def our_runs(gh, repo: str, sha: str, app_id) -> list[dict]:
+    """Every run of ours on a commit, superseded ones included (`filter=all`)."""
+    data = await gh.getitem(f"/repos/{repo}/commits/{sha}/check-runs"
+                            f"?app_id={app_id}&filter=all&per_page=100")
+    return [r for r in data.get("check_runs", [])
+            if str((r.get("app") or {}).get("id")) == str(app_id)]
+
+
+async def close_orphan(gh, repo: str, run_id: int, title: str, summary: str) -> None:
+    """Complete as neutral a run of ours whose job is gone, saying why: taken over
+    explicitly, so that no run is left in progress."""
+    await gh.patch(f"/repos/{repo}/check-runs/{run_id}", data={
+        "status": "completed", "conclusion": "neutral", "completed_at": _now(),
+        "output": {"title": title, "summary": summary}})
+
+
 class CheckRun:
     """One check run of ours on one SHA."""
 

@@ -282,18 +282,14 @@ class Runner:
         """A resumed job whose PR head moved on: the run its dead attempt left in progress
         on the old head is completed as neutral, not left hanging."""
         job = ctx.job
-        run = checks.CheckRun(ctx.gh, job.repo, job.head_sha, app_id=self.settings.app_id,
-                              external_id=str(ctx.pr) if ctx.pr else None)
-        data = await ctx.gh.getitem(f"/repos/{job.repo}/commits/{job.head_sha}/check-runs"
-                                    f"?app_id={self.settings.app_id}&filter=all&per_page=100")
-        for found in data.get("check_runs", []):
-            if found.get("status") == "completed" or \
-                    str((found.get("app") or {}).get("id")) != str(self.settings.app_id):
+        for found in await checks.our_runs(ctx.gh, job.repo, job.head_sha,
+                                           self.settings.app_id):
+            if found.get("status") == "completed":
                 continue
-            run.id, run.name = found["id"], found.get("name") or run.name
-            await run.complete("neutral", "Superseded: the pull request's head moved on",
-                               "This commit is no longer the pull request's head, so its "
-                               "check was not finished; the newer head has its own run.")
+            await checks.close_orphan(
+                ctx.gh, job.repo, found["id"], "Superseded: the pull request's head moved on",
+                "This commit is no longer the pull request's head, so its check was not "
+                "finished; the newer head has its own run.")
             log.info("stale check run closed", extra={**job.log_extra(),
                                                       "check_run": found["id"]})
 

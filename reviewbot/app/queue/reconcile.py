@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from reviewbot.app.job import checks
 from reviewbot.app.queue.job import Job
 from reviewbot.app.queue.store import MemoryStore, Store
 
@@ -176,10 +177,7 @@ class Reconciler:
                     trust_in_progress: bool) -> int:
         """1 when a job was queued for this PR's head."""
         sha = pull["head"]["sha"]
-        data = await gh.getitem(f"/repos/{full}/commits/{sha}/check-runs"
-                                f"?app_id={app_id}&filter=all&per_page=100")
-        ours = [r for r in data.get("check_runs", [])
-                if str((r.get("app") or {}).get("id")) == app_id]
+        ours = await checks.our_runs(gh, full, sha, app_id)
         job = Job(installation_id=iid, repo=full, head_sha=sha,
                   pr_number=int(pull["number"]), base_ref=pull["base"]["ref"],
                   base_sha=pull["base"]["sha"], event="pull_request", action="reconcile",
@@ -203,12 +201,10 @@ class Reconciler:
         head: their jobs are gone (a queue lost with a Redis restart). The newer run holds
         the result; these are completed as neutral, saying so, never left in progress."""
         for r in runs:
-            await gh.patch(f"/repos/{full}/check-runs/{r['id']}", data={
-                "status": "completed", "conclusion": "neutral",
-                "output": {"title": "Superseded by a newer run",
-                           "summary": "A newer run of this check on this commit holds the "
-                                      "result. This run's job ended without finishing it, so "
-                                      "reviewbot closed it."}})
+            await checks.close_orphan(
+                gh, full, r["id"], "Superseded by a newer run",
+                "A newer run of this check on this commit holds the result. This run's job "
+                "ended without finishing it, so reviewbot closed it.")
             log.info("reconcile: orphaned check run closed", extra={
                 **job.log_extra(), "check_run": r["id"]})
 
