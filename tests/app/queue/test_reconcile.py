@@ -24,6 +24,14 @@ def reconciler(server) -> Reconciler:
     return Reconciler(server.runner, server.queue.enqueue)
 
 
+async def our_run(server, sha: str, status: str, **fields) -> dict:
+    """A run of ours on the incident PR's `sha`, as another job (or a crash) left it."""
+    client = server.runner.client(INSTALLATION)
+    return await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
+        "name": DEFAULT_NAME, "head_sha": sha, "status": status,
+        "external_id": str(INCIDENT_PR), **fields})
+
+
 def statuses(gh, sha):
     return [(r["status"], r["conclusion"]) for r in gh.runs(INCIDENT_REPO, sha)]
 
@@ -53,10 +61,7 @@ async def test_a_closed_pr_or_another_installation_is_left_alone(server, inciden
 async def test_a_run_left_in_progress_is_adopted_when_not_recent(server, incident):
     gh = server.gh
     gh.install(INSTALLATION, [INCIDENT_REPO])
-    client = server.runner.client(INSTALLATION)
-    stuck = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
-        "external_id": str(INCIDENT_PR)})
+    stuck = await our_run(server, incident["pr"], "in_progress")
     r = reconciler(server)
     assert (await r.run_once(force=True))["queued"] == 0  # someone's live job, trusted
     assert (await r.run_once(force=True, trust_in_progress=False))["queued"] == 1
@@ -66,9 +71,8 @@ async def test_a_run_left_in_progress_is_adopted_when_not_recent(server, inciden
                                                              "failure")
     # the same after a while: an in-progress run older than `recent` is not trusted
     gh.push(INCIDENT_REPO, INCIDENT_PR, incident["fix"])
-    old = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["fix"], "status": "in_progress",
-        "started_at": iso_time(time.time() - 3600), "external_id": str(INCIDENT_PR)})
+    old = await our_run(server, incident["fix"], "in_progress",
+                        started_at=iso_time(time.time() - 3600))
     assert (await r.run_once(force=True))["queued"] == 1
     await server.queue.join()
     assert [(x["id"], x["conclusion"]) for x in gh.runs(INCIDENT_REPO, incident["fix"])] == [
@@ -233,14 +237,9 @@ async def test_a_rerun_gets_its_own_run_and_leaves_another_job_s_run_alone(serve
     import logging
 
     gh = server.gh
-    client = server.runner.client(INSTALLATION)
-    done = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "completed",
-        "conclusion": "success", "external_id": str(INCIDENT_PR)})
+    done = await our_run(server, incident["pr"], "completed", conclusion="success")
     # then another job starts its run on the head: the latest run is in progress
-    live = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
-        "external_id": str(INCIDENT_PR)})
+    live = await our_run(server, incident["pr"], "in_progress")
     event = check_run_event(gh, "rerequested", {**done, "external_id": str(INCIDENT_PR)})
     status, _ = await server.send("check_run", event)
     assert status == 202
@@ -254,9 +253,7 @@ async def test_a_rerun_gets_its_own_run_and_leaves_another_job_s_run_alone(serve
     caplog.set_level(logging.INFO, logger="reviewbot.jobs")
     gh.install(INSTALLATION, [INCIDENT_REPO])
     gh.push(INCIDENT_REPO, INCIDENT_PR, incident["fix"])
-    stuck = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["fix"], "status": "in_progress",
-        "external_id": str(INCIDENT_PR)})
+    stuck = await our_run(server, incident["fix"], "in_progress")
     assert (await reconciler(server).run_once(force=True, trust_in_progress=False))[
         "queued"] == 1
     await server.queue.join()
@@ -272,13 +269,8 @@ async def test_an_orphaned_run_behind_a_completed_one_is_finished(server, incide
     reconciler queues one, which takes the run over and completes it."""
     gh = server.gh
     gh.install(INSTALLATION, [INCIDENT_REPO])
-    client = server.runner.client(INSTALLATION)
-    await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "completed",
-        "conclusion": "failure", "external_id": str(INCIDENT_PR)})
-    orphan = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
-        "external_id": str(INCIDENT_PR)})
+    await our_run(server, incident["pr"], "completed", conclusion="failure")
+    orphan = await our_run(server, incident["pr"], "in_progress")
     trusting = Reconciler(server.runner, server.queue.enqueue)
     assert (await trusting.run_once(force=True))["queued"] == 0  # no way to tell: trusted
     r = Reconciler(server.runner, server.queue.enqueue, busy=server.queue.busy)
@@ -296,13 +288,8 @@ async def test_a_run_left_in_progress_behind_a_newer_one_is_closed(server, incid
     for the head, is closed as neutral (saying why), never left in progress."""
     gh = server.gh
     gh.install(INSTALLATION, [INCIDENT_REPO])
-    client = server.runner.client(INSTALLATION)
-    hidden = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
-        "external_id": str(INCIDENT_PR)})
-    await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "completed",
-        "conclusion": "failure", "external_id": str(INCIDENT_PR)})
+    hidden = await our_run(server, incident["pr"], "in_progress")
+    await our_run(server, incident["pr"], "completed", conclusion="failure")
     r = Reconciler(server.runner, server.queue.enqueue, busy=server.queue.busy)
     assert (await r.run_once(force=True))["queued"] == 0  # the newest is completed
     closed = {x["id"]: x for x in gh.runs(INCIDENT_REPO, incident["pr"])}[hidden["id"]]
@@ -316,10 +303,7 @@ async def test_a_resumed_job_whose_head_moved_on_closes_the_run_it_left(server, 
     from reviewbot.app.queue.job import Job
 
     gh = server.gh
-    client = server.runner.client(INSTALLATION)
-    left = await client.post(f"/repos/{INCIDENT_REPO}/check-runs", data={
-        "name": DEFAULT_NAME, "head_sha": incident["pr"], "status": "in_progress",
-        "external_id": str(INCIDENT_PR)})
+    left = await our_run(server, incident["pr"], "in_progress")
     gh.push(INCIDENT_REPO, INCIDENT_PR, incident["fix"])
     await server.queue.enqueue(Job(
         installation_id=INSTALLATION, repo=INCIDENT_REPO, head_sha=incident["pr"],
