@@ -57,7 +57,8 @@ _UNABLE = re.compile(r"^Unable to import module '[^']*': ")
 
 
 def to_markdown(report: Report, *, details_url: str | None = None,
-                limit: int = 65_000, owners: Mapping[str, tuple[str, ...]] | None = None) -> str:
+                limit: int = 65_000, owners: Mapping[str, tuple[str, ...]] | None = None,
+                heading: bool = True) -> str:
     """The sticky comment, read top-down: the verdict (counts, head, the check run), the
     errors grouped by cause, the changed shared modules, the affected handlers with their
     status, then the checklist. `owners` (handler name -> CODEOWNERS owners) adds an
@@ -66,8 +67,8 @@ def to_markdown(report: Report, *, details_url: str | None = None,
     stay."""
     icon = {"failure": "❌", "neutral": "⚠️"}.get(report.conclusion, "✅")
     run = f"[the check run]({details_url})" if details_url else "the check run"
-    head = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""]
-    if report.head:
+    head = [COMMENT_MARKER, f"### {icon} reviewbot: {verdict(report)}", ""] if heading else []
+    if report.head and heading:
         head += [f"Head {code(report.head[:12])}" + (f" · details in {run}" if details_url
                                                       else ""), ""]
     if report.nothing_checked:

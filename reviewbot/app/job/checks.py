@@ -9,14 +9,13 @@ button; `external_id` is the PR number.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from reviewbot.checklist import ITEM
 from reviewbot.graph import graph_from_report, to_mermaid
 from reviewbot.model import Finding, Report
-from reviewbot.render import COMMENT_MARKER, cause, settle_markdown, to_markdown, verdict
+from reviewbot.render import cause, settle_markdown, to_markdown, verdict
 
 log = logging.getLogger("reviewbot.checks")
 
@@ -79,11 +78,9 @@ def summary(report: Report) -> str:
 def details(report: Report) -> str:
     """The full report. Its checklist is text (☐), not boxes: nobody can tick them in a
     check run, and the comment's are the ones the gate counts."""
-    body = to_markdown(report, limit=MAX_OUTPUT - 100)
+    # no heading: the verdict is the run's title and summary already, not a third time
+    body = to_markdown(report, limit=MAX_OUTPUT - 100, heading=False)
     body = ITEM.sub(lambda m: f"- {'☑' if m['mark'] in 'xX' else '☐'} {m['text']}", body)
-    body = body.replace(COMMENT_MARKER + "\n", "", 1)
-    # the verdict is the run's title and summary already: not a third time
-    body = re.sub(r"\A### [^\n]*\n\n(Head `[0-9a-f]+`[^\n]*\n\n)?", "", body)
     if report.affected:
         picture = ["", "**Import graph** (affected handlers and the changed shared modules "
                        "they load)", "", "```mermaid", to_mermaid(graph_from_report(report))
