@@ -3,15 +3,17 @@ signed deliveries for many PRs while the GitHub stand-in misbehaves. Bounded; no
 default suite.
 
     python benchmarks/soak.py [--backend redis|postgres] [--prs 200] [--per-pr 10]
-                              [--latency 0.2] [--timeout 600]
+                              [--latency 0.2] [--timeout 600] [--keep]
 
 Each PR gets `--per-pr` deliveries (2,000 for 200 PRs): `opened` and a redelivery of it
 (same GUID), `check_suite.requested`, a push (`synchronize` to a new head) with its
 `check_suite.requested`, and the rest Re-runs (`check_suite.rerequested`) pressed at
 random moments, some while the head's job runs. Meanwhile the stand-in adds `--latency`
 to every request and injects 502s and secondary rate limits in bursts, one worker is
-SIGKILLed half-way, and Redis (a private `redis-server` this script starts) is restarted
-once; PostgreSQL (the machine's) is not restarted. Reconciliation runs every 5 s.
+SIGKILLed half-way (and started again 5 s later, as a process manager would), and Redis
+(a private `redis-server` with `appendonly yes`, as a queue's Redis should run) is
+restarted once; PostgreSQL (the machine's) is not restarted. Reconciliation runs every
+5 s. `--keep` keeps the processes' logs (the script prints where).
 
 At the end it checks, and prints with the figures:
 - no check run is left in progress, every PR's head has a completed run, and no head has
@@ -33,7 +35,6 @@ import random
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,16 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*
 from reviewbot.app.demo.serve import generate_key
 from reviewbot.demo import incident_files
 from tests.app.conftest import APP_ID, INSTALLATION, check_suite_event, pr_event
-from tests.app.services import Procs, base_env, cleanup, free_port, queue_name
+from tests.app.services import Procs, base_env, cleanup, free_port, queue_name, redis_server
 from tests.standin import GitHubStandIn
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def redis_server(port: int) -> subprocess.Popen:
-    return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def seed(gh: GitHubStandIn, prs: int, per_repo: int = 10) -> list[dict]:
@@ -105,7 +100,7 @@ async def run(args) -> int:
     redis = None
     if args.backend == "redis":
         port = free_port()
-        redis = redis_server(port)
+        redis = redis_server(port, tmp / "redis")
         url = f"redis://127.0.0.1:{port}/0"
         await asyncio.sleep(0.5)
     else:
@@ -168,12 +163,15 @@ async def run(args) -> int:
                 workers[0].popen.send_signal(signal.SIGKILL)
                 killed = True
                 print(f"{time.time() - t0:6.1f} s  worker 0 SIGKILLed", flush=True)
+                await asyncio.sleep(5.0)
+                workers.append(procs.start("worker"))
+                print(f"{time.time() - t0:6.1f} s  a worker started in its place", flush=True)
             if redis is not None and not restarted and sent >= total * 6 // 10:
                 start = time.time()
-                redis.kill()
+                redis.terminate()  # a restart: Redis writes its append-only file and exits
                 redis.wait()
                 await asyncio.sleep(2.0)
-                box[0] = redis_server(int(url.rsplit(":", 1)[1].split("/")[0]))
+                box[0] = redis_server(int(url.rsplit(":", 1)[1].split("/")[0]), tmp / "redis")
                 await asyncio.sleep(1.0)
                 outage.append((start, time.time() + 5.0))  # reconnects take a few seconds
                 restarted = True
@@ -214,7 +212,10 @@ async def run(args) -> int:
         box[0].kill()
     if args.backend == "postgres":
         cleanup(url, name)
-    shutil.rmtree(tmp, ignore_errors=True)
+    if args.keep:
+        print(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 1 if problems else 0
 
 
@@ -284,6 +285,7 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the processes' logs")
     args = ap.parse_args()
     if args.per_pr < 6:
         ap.error("--per-pr must be at least 6")

@@ -94,6 +94,17 @@ def cleanup(url: str, name: str) -> None:
             conn.execute("DELETE FROM reviewbot_kv WHERE key LIKE %s", (name + ":%",))
 
 
+def redis_server(port: int, data: Path | None = None) -> subprocess.Popen:
+    """A private redis-server on `port`: in memory, or with an append-only file in `data`
+    (which survives a restart, as a queue's Redis should run)."""
+    persist = ["--appendonly", "yes", "--dir", str(data)] if data else ["--appendonly", "no"]
+    if data:
+        data.mkdir(exist_ok=True)
+    return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", *persist],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -36,6 +36,7 @@ from reviewbot.app.github.content import (
 )
 from reviewbot.app.job import checks, comment, reviewer
 from reviewbot.app.queue.job import Job, record_run
+from reviewbot.app.queue.store import StoreUnavailable
 from reviewbot.cache import SummaryCache, default_cache_dir
 from reviewbot.config import Config, ConfigError, lenient_check_name, load_config
 from reviewbot.dependencies.sites import Installer, default_installer, offline
@@ -169,6 +170,14 @@ class Runner:
             outcome = "cancelled"
             reason = why_cancelled() if why_cancelled is not None else None
             await self._fail(ctx, reason or "the server shut down before the check finished")
+            raise
+        except StoreUnavailable as exc:
+            # The queue's own store is down (a Redis restart): the verdict is not the
+            # change's fault, so the run stays in progress and the queue retries the job;
+            # the next attempt resumes the run (or reconciliation does, if it never comes).
+            outcome = "interrupted"
+            log.warning("job interrupted: store unavailable, the queue retries it",
+                        extra={**extra, "error": str(exc)})
             raise
         except Exception as exc:
             log.warning("job failed", exc_info=not isinstance(

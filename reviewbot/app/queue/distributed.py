@@ -70,8 +70,9 @@ class Backend:
         await self.store.close()
 
 
-async def open_backend(url: str, name: str) -> Backend:
-    store = await open_store(url, name)
+async def open_backend(url: str, name: str, *, patience: float = 0.0) -> Backend:
+    """`patience`: how long the store's operations wait out an outage (see store.py)."""
+    store = await open_store(url, name, patience=patience)
     queue = saq_queue(url, name)
     try:
         await queue.connect()

@@ -10,14 +10,42 @@ reconciler's lock and last-run time. Three implementations with one async interf
   prefixed with the queue name.
 
 Every key carries the queue name, so several deployments (or tests) can share one server.
+A backend that cannot be reached raises `StoreUnavailable`, whatever the client library:
+a job that meets it is retried by the queue rather than concluded (see runner.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from typing import Protocol
 from urllib.parse import urlparse
+
+
+class StoreUnavailable(ConnectionError):
+    """The store's backend (Redis or PostgreSQL) could not be reached."""
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """The client library's connection errors as `StoreUnavailable`."""
+    errors: tuple[type[BaseException], ...] = (OSError,)
+    with contextlib.suppress(ImportError):
+        import redis.exceptions
+
+        errors += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    with contextlib.suppress(ImportError):
+        import psycopg
+        import psycopg_pool
+
+        errors += (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except errors as exc:
+        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 class Store(Protocol):
@@ -83,36 +111,61 @@ class MemoryStore:
         pass
 
 
+def _redis_retry(patience: float):
+    """redis-py's retry policy that keeps reconnecting for about `patience` seconds
+    (doubling from 0.1 s to 2 s between tries), or its default when `patience` is 0."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    backoff = ExponentialBackoff(cap=2.0, base=0.1)
+    waited, tries = 0.0, 0
+    while waited < patience:
+        tries += 1
+        waited += backoff.compute(tries)
+    return Retry(backoff, tries) if tries else None
+
+
 class RedisStore:
-    def __init__(self, url: str, namespace: str):
+    """`patience`: how long an operation keeps reconnecting before it raises
+    `StoreUnavailable`. Workers wait out a Redis restart; `serve` answers 503 at once."""
+
+    def __init__(self, url: str, namespace: str, *, patience: float = 0.0):
         from redis import asyncio as aioredis
 
-        self.redis = aioredis.from_url(url)
+        retry = _redis_retry(patience)
+        self.redis = aioredis.from_url(url, **({"retry": retry} if retry else {}))
         self.prefix = f"reviewbot:{namespace}:"
 
     def _k(self, key: str) -> str:
         return self.prefix + key
 
     async def ping(self) -> None:
-        await self.redis.ping()
+        with _unavailable():
+            await self.redis.ping()
 
     async def get(self, key: str) -> str | None:
-        value = await self.redis.get(self._k(key))
+        with _unavailable():
+            value = await self.redis.get(self._k(key))
         return value.decode() if value is not None else None
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
+        with _unavailable():
+            await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
 
     async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
-        return bool(await self.redis.set(self._k(key), value, nx=True, px=int(ttl * 1000)))
+        with _unavailable():
+            return bool(await self.redis.set(self._k(key), value, nx=True,
+                                             px=int(ttl * 1000)))
 
     async def swap(self, key: str, value: str, ttl: float | None = None) -> str | None:
-        old = await self.redis.set(self._k(key), value, get=True,
-                                   px=int(ttl * 1000) if ttl else None)
+        with _unavailable():
+            old = await self.redis.set(self._k(key), value, get=True,
+                                       px=int(ttl * 1000) if ttl else None)
         return old.decode() if old is not None else None
 
     async def delete(self, key: str) -> None:
-        await self.redis.delete(self._k(key))
+        with _unavailable():
+            await self.redis.delete(self._k(key))
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -137,22 +190,29 @@ class PostgresStore:
     def _k(self, key: str) -> str:
         return self.prefix + key
 
+    @contextlib.asynccontextmanager
+    async def _connection(self, **options):
+        with _unavailable():
+            async with self.pool.connection(**options) as conn:
+                yield conn
+
     async def open(self) -> None:
         import psycopg
 
-        await self.pool.open(wait=True, timeout=10)
-        async with self.pool.connection() as conn:
+        with _unavailable():
+            await self.pool.open(wait=True, timeout=10)
+        async with self._connection() as conn:
             # another process may create it at the same moment
             with contextlib.suppress(psycopg.errors.UniqueViolation,
                                      psycopg.errors.DuplicateTable):
                 await conn.execute(_PG_TABLE)
 
     async def ping(self) -> None:
-        async with self.pool.connection(timeout=2.0) as conn:
+        async with self._connection(timeout=2.0) as conn:
             await conn.execute("SELECT 1")
 
     async def get(self, key: str) -> str | None:
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute(
                 "SELECT value FROM reviewbot_kv WHERE key = %s "
                 "AND (expires_at IS NULL OR expires_at > %s)", (self._k(key), time.time()))
@@ -160,7 +220,7 @@ class PostgresStore:
         return row[0] if row else None
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute(
                 "INSERT INTO reviewbot_kv (key, value, expires_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
@@ -169,7 +229,7 @@ class PostgresStore:
 
     async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
         now = time.time()
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO reviewbot_kv (key, value, expires_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
@@ -180,7 +240,7 @@ class PostgresStore:
 
     async def swap(self, key: str, value: str, ttl: float | None = None) -> str | None:
         now = time.time()
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "SELECT value, expires_at FROM reviewbot_kv WHERE key = %s FOR UPDATE",
                 (self._k(key),))
@@ -195,12 +255,12 @@ class PostgresStore:
         return row[0]
 
     async def delete(self, key: str) -> None:
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute("DELETE FROM reviewbot_kv WHERE key = %s", (self._k(key),))
 
     async def purge(self) -> None:
         """Drop this namespace's keys (tests)."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute("DELETE FROM reviewbot_kv WHERE key LIKE %s",
                                (self.prefix.replace("_", r"\_") + "%",))
 
@@ -208,12 +268,17 @@ class PostgresStore:
         await self.pool.close()
 
 
-async def open_store(url: str, namespace: str) -> RedisStore | PostgresStore:
+async def open_store(url: str, namespace: str, *, patience: float = 0.0
+                     ) -> RedisStore | PostgresStore:
+    """`patience`: see RedisStore (PostgreSQL's pool already waits for a connection)."""
     scheme = urlparse(url).scheme.lower()
     if scheme.startswith("redis"):
-        store = RedisStore(url, namespace)
-        await store.ping()
-        return store
+        probe = RedisStore(url, namespace)  # at start-up, fail fast: the caller retries
+        try:
+            await probe.ping()
+        finally:
+            await probe.close()
+        return RedisStore(url, namespace, patience=patience)
     if scheme.startswith("postgres"):
         store = PostgresStore(url, namespace)
         await store.open()
@@ -238,4 +303,5 @@ class StoreDeliveryLog:
 
 
 __all__ = ["MemoryStore", "PostgresStore", "RedisStore", "Store", "StoreDeliveryLog",
+           "StoreUnavailable",
            "open_store"]

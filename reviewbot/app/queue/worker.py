@@ -63,6 +63,11 @@ async def _wait_for(queue, key: str, every: float = 0.5) -> None:
         await asyncio.sleep(every)
 
 
+# A job's store operations wait this long for the store (a Redis restart) before the job
+# gives up and is retried by the queue; serve's do not wait (GitHub gets a 503 at once).
+STORE_PATIENCE = 20.0
+
+
 def make_job_function(processor: Processor, heartbeat: int):
     async def run_job(ctx, *, job: dict) -> str:
         saq_job = ctx["job"]
@@ -114,7 +119,8 @@ async def run_worker(settings: Settings, *, policy: RetryPolicy | None = None,
     site = await _health_site(health_sock, readiness, metrics)
     try:
         backend = await health.connect(
-            lambda: open_backend(settings.queue_url, settings.queue_name), readiness)
+            lambda: open_backend(settings.queue_url, settings.queue_name,
+                                 patience=STORE_PATIENCE), readiness)
     except asyncio.CancelledError:
         if site is not None:
             await site.cleanup()

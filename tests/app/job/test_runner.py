@@ -286,3 +286,37 @@ async def test_cold_store_uses_one_tarball_and_logs_hold_no_secrets(make_server,
         assert token not in text
     assert server.settings.webhook_secret.decode() not in text
     assert "PRIVATE KEY" not in text
+
+
+async def test_a_store_outage_leaves_the_run_to_the_queues_retry(server, incident):
+    """The queue's store down mid-job (a Redis restart) is no verdict on the change: the
+    job is not concluded, its run stays in progress, and the retry finishes that run."""
+    import dataclasses
+
+    import pytest
+
+    from reviewbot.app.queue.job import Job
+    from reviewbot.app.queue.store import MemoryStore, StoreUnavailable
+    from tests.app.conftest import INSTALLATION
+
+    class Down:
+        async def set(self, *args, **kwargs):
+            raise StoreUnavailable("ConnectionError: Error 111 connecting to 127.0.0.1")
+
+    gh, runner = server.gh, server.runner
+    job = Job(installation_id=INSTALLATION, repo=INCIDENT_REPO, head_sha=incident["pr"],
+              pr_number=INCIDENT_PR, base_ref=None, base_sha=None, event="pull_request",
+              delivery_id="d-outage", action="opened")
+    runner.ledger = Down()
+    with pytest.raises(StoreUnavailable):
+        await runner.run(job)
+    run = _only(gh.runs(INCIDENT_REPO, incident["pr"]))
+    assert run["status"] == "in_progress"
+    assert gh.comments(INCIDENT_REPO, INCIDENT_PR) == []
+
+    runner.ledger = MemoryStore()
+    assert await runner.run(dataclasses.replace(job, resume=True)) == "failure"
+    again = _only(gh.runs(INCIDENT_REPO, incident["pr"]))
+    assert again["id"] == run["id"]
+    assert (again["status"], again["conclusion"]) == ("completed", "failure")
+    assert len(gh.comments(INCIDENT_REPO, INCIDENT_PR)) == 1

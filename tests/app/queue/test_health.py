@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,15 @@ import aiohttp
 import pytest
 
 from tests.app.conftest import APP_ID
-from tests.app.services import ROOT, Procs, base_env, free_port, require_saq, wait_for
+from tests.app.services import (
+    ROOT,
+    Procs,
+    base_env,
+    free_port,
+    redis_server,
+    require_saq,
+    wait_for,
+)
 from tests.standin import payloads
 
 
@@ -26,19 +33,6 @@ async def _status(session: aiohttp.ClientSession, url: str) -> int | None:
             return r.status
     except (aiohttp.ClientError, OSError):
         return None
-
-
-def _redis(port: int) -> subprocess.Popen:
-    return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def redis_binary():
-    require_saq()
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
 
 
 async def test_serve_and_worker_ride_out_a_redis_outage(standin, keypair, tmp_path,
@@ -68,7 +62,7 @@ async def test_serve_and_worker_ride_out_a_redis_outage(standin, keypair, tmp_pa
             async with session.post(serve.url + "/webhook", data=body, headers={
                     **headers, "X-GitHub-Delivery": "d-1"}) as r:
                 assert r.status == 503
-            redis = _redis(port)
+            redis = redis_server(port)
             for proc in (serve, worker):
                 async def ready(p=proc):
                     return await _status(session, p.url + "/readyz") == 200
