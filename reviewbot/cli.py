@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--offline", action="store_true",
                    help="do not resolve or fetch third-party packages (also "
                         "REVIEWBOT_OFFLINE=1): their names are then not checked")
+    c.add_argument("--config", default=None, metavar="PATH",
+                   help="the configuration's path, read at the base (default: "
+                        ".github/reviewbot.yml)")
+    c.add_argument("--deepen", action="store_true",
+                   help="in a shallow clone, fetch from origin the history the merge base "
+                        "needs (as far as it takes)")
     c.add_argument("--fix", action="store_true",
                    help="write the suggested __init__.py exports into the working tree "
                         "(nothing is committed; re-run check after committing)")
@@ -52,9 +58,33 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
     s.add_argument("--port", type=int, default=None,
                    help="port to bind (default: $PORT or 8000)")
-
-    sub.add_parser("worker", help="run GitHub App jobs from the shared queue "
+    w = sub.add_parser("worker", help="run GitHub App jobs from the shared queue "
                        "(REVIEWBOT_QUEUE_URL); `serve` then only enqueues")
+    for one in (s, w):
+        one.add_argument("--env-file", type=Path, default=None,
+                         help="settings file, KEY=value lines (default: ./.env when it "
+                              "exists); the environment wins over it")
+
+    r = sub.add_parser("register", help="create the GitHub App from its manifest "
+                       "(a local page posts it to GitHub) and write its settings to .env")
+    r.add_argument("--webhook-url", required=True,
+                   help="where GitHub will send webhooks: https://HOST/webhook")
+    r.add_argument("--org", help="create the App in this organization (default: your "
+                   "personal account)")
+    r.add_argument("--name", help="the App's name (default: the manifest's, reviewbot); "
+                   "names are unique on GitHub")
+    r.add_argument("--env-file", type=Path, default=Path(".env"),
+                   help="where to write the settings (default: .env; never overwritten)")
+    r.add_argument("--port", type=int, default=3000,
+                   help="the local page's port (default: 3000)")
+    r.add_argument("--host", default="127.0.0.1", help="the local page's address")
+    r.add_argument("--github-url", default="https://github.com",
+                   help="GitHub's web address (GitHub Enterprise Server: https://HOST)")
+    r.add_argument("--api-url", default=None,
+                   help="GitHub's API (default: $GITHUB_API_URL or https://api.github.com)")
+    r.add_argument("--manifest", type=Path, default=None,
+                   help="the App's manifest (default: reviewbot's app.yml)")
+    r.add_argument("--open", action="store_true", help="open the page in a browser")
 
     h = sub.add_parser("handlers", help="list the Lambda handlers found in the repository")
     h.add_argument("--repo", default=".")
@@ -116,7 +146,12 @@ def run() -> None:
 def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # `check --bsae main`: check's usage, not the top level's
+            commands = next(a for a in parser._actions
+                            if isinstance(a, argparse._SubParsersAction))
+            commands.choices[args.command].error(
+                f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:
         return 2 if exc.code not in (0, None) else 0
     if own_process and args.command in BATCH_COMMANDS:
@@ -142,7 +177,8 @@ def cmd_check(args) -> int:
     no_network = args.offline or offline()
     installer = None if no_network else default_installer(default_cache_dir())
     report = check_repo(args.repo, args.base, args.head, check_all=args.all,
-                        installer=installer)
+                        installer=installer, deepen=args.deepen,
+                        **({"config_path": args.config} if args.config else {}))
     if no_network:
         report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
     if args.format == "json":
@@ -207,21 +243,24 @@ def cmd_handlers(args) -> int:
     return 0
 
 
-def _app_settings():
-    """The GitHub App's settings from the environment, or a usage error saying why not."""
+def _app_settings(env_file: Path | None = None):
+    """The GitHub App's settings from the environment (over `env_file`, or ./.env when
+    it exists), or a usage error saying why not."""
     try:
-        from reviewbot.app.settings import Settings, SettingsError
+        from reviewbot.app.settings import Settings, SettingsError, environment
     except ImportError as exc:  # the app's dependencies are an optional extra
         raise UsageError(f"the GitHub App needs its dependencies ({exc.name}): "
                          "pip install 'reviewbot[app]'") from None
+    if env_file is None and Path(".env").is_file():
+        env_file = Path(".env")
     try:
-        return Settings.from_env()
+        return Settings.from_env(environment(env_file))
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 
 
 def cmd_serve(args) -> int:
-    settings = _app_settings()
+    settings = _app_settings(args.env_file)
     from reviewbot.app.health import PortInUse
     from reviewbot.app.web.server import run
 
@@ -234,7 +273,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    settings = _app_settings()
+    settings = _app_settings(args.env_file)
     if not settings.queue_url:
         raise UsageError("REVIEWBOT_QUEUE_URL is not set: `reviewbot worker` runs jobs from a "
                          "shared queue (redis://HOST:6379/0 or postgresql://USER@HOST/DB); "
@@ -335,6 +374,38 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_register(args) -> int:
+    import asyncio
+    import os
+    import webbrowser
+
+    try:
+        from reviewbot.app import register
+    except ImportError as exc:
+        raise UsageError(f"reviewbot register needs the app extra ({exc.name}): "
+                         "pip install 'reviewbot[app]'") from None
+
+    def ready(url: str) -> None:
+        print(f"Open {url} in a browser and press the button: GitHub asks you to confirm "
+              f"the App, then sends you back here ({args.env_file} is written then).",
+              flush=True)
+        if args.open:
+            webbrowser.open(url)
+
+    options = register.Options(
+        webhook_url=args.webhook_url, env_file=args.env_file, org=args.org, name=args.name,
+        manifest=args.manifest or register.DEFAULT_MANIFEST, host=args.host, port=args.port,
+        github_url=args.github_url,
+        api_url=args.api_url or os.environ.get("GITHUB_API_URL") or register.DEFAULT_API_URL)
+    try:
+        reg = asyncio.run(register.register(options, ready=ready))
+    except register.RegisterError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"Registered {reg.slug} (App ID {reg.app_id}); its settings are in "
+          f"{args.env_file} (mode 0600). Install it: {reg.html_url}/installations/new")
+    return 0
+
+
 COMMANDS = {"check": cmd_check, "demo": cmd_demo, "handlers": cmd_handlers,
             "verify-imports": cmd_verify_imports, "graph": cmd_graph, "serve": cmd_serve,
-            "worker": cmd_worker}
+            "worker": cmd_worker, "register": cmd_register}

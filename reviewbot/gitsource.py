@@ -7,6 +7,7 @@ never checks anything out and never touches the working tree.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,11 +18,30 @@ class GitError(Exception):
     """A git command failed; the message says which and why."""
 
 
+SHALLOW_HINT = ("this is a shallow clone: fetch the history the merge base needs "
+                "(`reviewbot check --deepen`, or `git fetch --unshallow`; in GitHub "
+                "Actions, `fetch-depth: 0` on actions/checkout)")
+
+
 class GitRepo:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self._ask("rev-parse", "--is-bare-repository") == "true":
+            raise GitError(f"{self.path} is a bare repository: reviewbot reads a checkout "
+                           f"(git clone {self.path} and run it there)")
         top = self._run("rev-parse", "--show-toplevel", check_repo=True).strip()
         self.top = Path(top)
+
+    def _ask(self, *args: str) -> str | None:
+        """A query's answer, or None when git refuses it."""
+        try:
+            return self._run(*args).strip()
+        except GitError:
+            return None
+
+    @property
+    def shallow(self) -> bool:
+        return self._ask("rev-parse", "--is-shallow-repository") == "true"
 
     def _run(self, *args: str, check_repo: bool = False, input: bytes | None = None) -> str:
         return self._run_bytes(*args, check_repo=check_repo, input=input).decode("utf-8",
@@ -48,13 +68,50 @@ class GitRepo:
         try:
             return self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
         except GitError:
-            raise GitError(f"unknown revision '{ref}'") from None
+            hint = f" ({SHALLOW_HINT})" if self.shallow else ""
+            raise GitError(f"unknown revision '{ref}'{hint}") from None
 
     def merge_base(self, a: str, b: str) -> str:
         try:
             return self._run("merge-base", a, b).strip()
         except GitError:
-            raise GitError(f"'{a}' and '{b}' have no common ancestor") from None
+            hint = f": {SHALLOW_HINT}" if self.shallow else ""
+            raise GitError(f"'{a}' and '{b}' have no common ancestor{hint}") from None
+
+    def deepen(self, base: str, head: str, *, remote: str = "origin", first: int = 50,
+               tries: int = 6) -> str:
+        """In a shallow clone, fetch from `remote` until `base` and `head` have their
+        merge base here: a commit or branch missing here is fetched first (a branch as
+        `<remote>/<name>`), then both histories are deepened by `first` commits, doubling,
+        and after `tries` rounds unshallowed. Returns the name `base` has now."""
+        if not self.shallow:
+            return base
+        base, head = self._fetched(base, remote, first), self._fetched(head, remote, first)
+        tips = list(dict.fromkeys([self.resolve(head), self.resolve(base)]))
+        step, rounds = first, 0
+        while self.shallow and not self._has_merge_base(tips[0], tips[-1]):
+            rounds += 1
+            how = "--unshallow" if rounds > tries else f"--deepen={step}"
+            self._run("fetch", "--no-tags", "--quiet", how, remote, *tips)
+            if how == "--unshallow":
+                break
+            step *= 2
+        return base
+
+    def _fetched(self, ref: str, remote: str, depth: int) -> str:
+        """`ref`, fetched from `remote` when it is not here; its name afterwards."""
+        if self._ask("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None:
+            return ref
+        if re.fullmatch(r"[0-9a-f]{40}", ref):
+            self._run("fetch", "--no-tags", "--quiet", f"--depth={depth}", remote, ref)
+            return ref
+        name = ref.removeprefix(f"{remote}/")
+        self._run("fetch", "--no-tags", "--quiet", f"--depth={depth}", remote,
+                  f"+refs/heads/{name}:refs/remotes/{remote}/{name}")
+        return f"{remote}/{name}"
+
+    def _has_merge_base(self, a: str, b: str) -> bool:
+        return self._ask("merge-base", a, b) is not None
 
     def default_branch(self) -> str | None:
         """The branch a PR would target: origin's HEAD, else main or master."""

@@ -37,10 +37,15 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
 
 def check_repo(path: str, base: str | None = None, head: str | None = None, *,
                check_all: bool = False, cache: SummaryCache | None = None,
-               installer: Installer | None = None) -> Report:
+               installer: Installer | None = None, deepen: bool = False,
+               config_path: str = CONFIG_PATH) -> Report:
     """Review `head` against its merge base with `base` (default: the default branch),
-    reading the functions' third-party packages through `installer` when given."""
+    reading the functions' third-party packages through `installer` when given. `deepen`:
+    a shallow clone fetches the history that takes first."""
     repo = GitRepo(path)
+    if deepen:
+        base = repo.deepen(base or repo.default_branch() or "HEAD", head or "HEAD")
+        head = repo.resolve(head or "HEAD")
     refs = resolve_refs(repo, base, head)
     trees: dict[str, Tree] = {}  # by commit: the base tip is usually the merge base too
 
@@ -50,7 +55,7 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         return trees[commit]
 
     cache = cache or SummaryCache()
-    config = cache.config(tree(refs.base))
+    config = cache.config(tree(refs.base), config_path)
     if refs.merge_base == refs.head:
         base_tree = head_tree = tree(refs.head)
         changed: dict[str, str] = {}

@@ -319,3 +319,25 @@ def test_github_format_escapes_what_the_runner_would_parse():
                                                  "bad\nline 100%"),))
     assert to_github(report) == ("::error file=x%2Cy.py,line=2,title=reviewbot syntax-error "
                                  "(a%2Cb%3Ac)::bad%0Aline 100%25\n")
+
+
+def test_a_shallow_checkout_gets_the_fix_and_deepen_applies_it(incident, tmp_path, capsys):
+    import subprocess
+
+    repo, commits = incident
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "goals-validation",
+                    f"file://{repo}", str(clone)], check=True)
+    code, _, err = run(capsys, "check", "--repo", str(clone), "--base", "main", "--offline")
+    assert code == 2
+    assert "shallow clone" in err and "--deepen" in err and "Traceback" not in err
+    code, out, _ = run(capsys, "check", "--repo", str(clone), "--base", "main", "--offline",
+                       "--deepen", "--head", commits["pr"])
+    assert code == 1 and "GoalValidationError" in out
+
+
+def test_a_mistyped_check_flag_prints_checks_usage(capsys):
+    assert main(["check", "--bsae", "main"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: reviewbot check ")
+    assert "unrecognized arguments: --bsae main" in err

@@ -79,3 +79,66 @@ def test_default_branch(make_repo):
     repo = make_repo()
     repo.commit({"a.py": "1\n"})
     assert GitRepo(repo.path).default_branch() == "main"
+
+
+def _run_git(cwd, *args):
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _history(tmp_path, main_commits=60, branch_commits=3):
+    """An origin whose main moved on `main_commits` commits since the branch forked, and a
+    shallow one-commit clone of the branch, as actions/checkout makes."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    _run_git(origin, "init", "-q", "-b", "main")
+    ident = ["-c", "user.email=a@b", "-c", "user.name=a"]
+
+    def commit(n):
+        (origin / f"f{n}.py").write_text(f"X = {n}\n")
+        _run_git(origin, "add", ".")
+        _run_git(origin, *ident, "commit", "-qm", f"c{n}")
+
+    commit(0)
+    _run_git(origin, "checkout", "-qb", "feature")
+    for n in range(1, branch_commits + 1):
+        commit(n)
+    _run_git(origin, "checkout", "-q", "main")
+    for n in range(100, 100 + main_commits):
+        commit(n)
+    clone = tmp_path / "clone"
+    _run_git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature",
+             f"file://{origin}", str(clone))
+    return origin, clone
+
+
+def test_a_shallow_clone_says_how_to_fix_it_and_deepen_does(tmp_path):
+    origin, clone = _history(tmp_path)
+    git = GitRepo(clone)
+    assert git.shallow
+    with pytest.raises(GitError, match=r"unknown revision 'main' \(this is a shallow clone"
+                                       r".*--deepen.*fetch-depth: 0"):
+        git.resolve("main")
+    main = _run_git(origin, "rev-parse", "main")
+    _run_git(clone, "fetch", "-q", "--depth=1", "origin", "main")  # the tip alone
+    with pytest.raises(GitError, match="no common ancestor: this is a shallow clone"):
+        git.merge_base(main, "HEAD")
+    assert git.deepen("main", "HEAD") == "origin/main"
+    fork = _run_git(origin, "merge-base", "main", "feature")
+    assert git.merge_base("origin/main", "HEAD") == fork
+
+
+def test_deepen_leaves_a_full_clone_alone(make_repo):
+    repo = make_repo()
+    repo.commit({"a.py": "1\n"})
+    assert GitRepo(repo.path).deepen("main", "HEAD") == "main"
+
+
+def test_a_bare_repository_is_named(make_repo, tmp_path):
+    repo = make_repo()
+    repo.commit({"a.py": "1\n"})
+    _run_git(tmp_path, "clone", "-q", "--bare", str(repo.path), "bare.git")
+    with pytest.raises(GitError, match=r"bare\.git is a bare repository: .*git clone"):
+        GitRepo(tmp_path / "bare.git")

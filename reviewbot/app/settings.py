@@ -156,3 +156,39 @@ def _private_key(env: Mapping[str, str], problems: list[str]) -> str:
     if not isinstance(key, rsa.RSAPrivateKey):
         problems.append(f"{where} must be an RSA key (GitHub App keys are RSA)")
     return text
+
+
+_ENV_LINE = re.compile(r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$""")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=value` lines as compose and `reviewbot register` write them: `#` comments,
+    `export`, single quotes taken literally, double quotes with `\\n`, `\\"` and `\\\\`."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _ENV_LINE.match(line)
+        if m is None:
+            raise SettingsError(f"{path}:{n}: expected KEY=value")
+        key, value = m.groups()
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1]
+        elif len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r'\\(.)', lambda e: {"n": "\n"}.get(e.group(1), e.group(1)),
+                           value[1:-1])
+        else:
+            value = value.split(" #", 1)[0].strip()
+        out[key] = value
+    return out
+
+
+def environment(env_file: Path | None) -> dict[str, str]:
+    """The process environment over the env file's values: a variable set in the
+    environment wins, as with compose."""
+    values = read_env_file(env_file) if env_file is not None else {}
+    return {**values, **os.environ}

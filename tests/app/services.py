@@ -140,7 +140,8 @@ class Procs:
     env: dict
     started: list[Proc] = field(default_factory=list)
 
-    def start(self, kind: str, *, port: int | None = None, env: dict | None = None) -> Proc:
+    def start(self, kind: str, *, port: int | None = None, env: dict | None = None,
+              cwd: Path = ROOT) -> Proc:
         n = len(self.started)
         log = self.tmp / f"{kind}-{n}.log"
         args = [sys.executable, "-m", "reviewbot", kind]
@@ -155,7 +156,7 @@ class Procs:
             full_env.setdefault("REVIEWBOT_WORKER_PORT", str(port))
             url = f"http://127.0.0.1:{full_env['REVIEWBOT_WORKER_PORT']}"
         handle = open(log, "wb")  # noqa: SIM115 - the child writes to it
-        popen = subprocess.Popen(args, env=full_env, cwd=ROOT, stdout=handle,
+        popen = subprocess.Popen(args, env=full_env, cwd=cwd, stdout=handle,
                                  stderr=subprocess.STDOUT)
         handle.close()
         proc = Proc(kind, popen, log, url)

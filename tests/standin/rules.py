@@ -15,7 +15,9 @@ from aiohttp import web
 
 from reviewbot.app.demo.github import DemoGitHub, Repo, error
 
-NO_TOKEN = ("/app", "/_codeload")  # the app's endpoints take its JWT; downloads take nothing
+# The app's endpoints take its JWT, downloads nothing; GitHub's web pages (the manifest
+# form) take the browser's session, and a manifest conversion nothing.
+NO_TOKEN = ("/app", "/_codeload", "/settings/", "/organizations/")
 
 
 class StrictGitHub(DemoGitHub):

@@ -33,6 +33,7 @@ from reviewbot.app.demo.github import (
     routes,
 )
 from reviewbot.app.web.webhook import signature
+from tests.standin.manifest import ManifestFlow
 from tests.standin.openapi import OpenAPIValidator
 from tests.standin.rules import StrictGitHub
 
@@ -57,7 +58,7 @@ class Failure:
     message: str = "Server Error"
 
 
-class GitHubStandIn(StrictGitHub):
+class GitHubStandIn(ManifestFlow, StrictGitHub):
     def __init__(self, *, schema_path: Path | None = None, tree_truncate_at: int | None = None,
                  latency: float = 0.0, **kwargs):
         super().__init__(**kwargs)
@@ -78,6 +79,9 @@ class GitHubStandIn(StrictGitHub):
         self._delivery_ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
         self._pending: set[asyncio.Task] = set()
+        # the manifest flow: code -> (manifest, issued at, organization)
+        self.manifest_codes: dict[str, tuple[dict, float, str | None]] = {}
+        self.registered_manifest: dict | None = None
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -220,6 +224,7 @@ class GitHubStandIn(StrictGitHub):
             ("GET", rf"{r}/issues/comments/(?P<cid>\d+)$", self._get_comment),
             ("DELETE", rf"{r}/issues/comments/(?P<cid>\d+)$", self._delete_comment),
             ("POST", rf"{r}/pulls/(?P<n>\d+)/requested_reviewers$", self._request_reviewers),
+            *self.manifest_routes(),
         ])]
 
     # -- installations and webhook deliveries -----------------------------------------------

@@ -48,8 +48,16 @@ def create_app(settings: Settings, *, policy: RetryPolicy | None = None,
     app[keys.READINESS] = health.Readiness()
     app.cleanup_ctx.append(_background(runner_options or {}))
     app.router.add_post("/webhook", webhook.handle)
+    app.router.add_get("/", _index)
     app.router.add_routes(health.routes(app[keys.READINESS], app[keys.METRICS]))
     return app
+
+
+async def _index(request: web.Request) -> web.Response:
+    """The App's homepage URL (the manifest's `url` by default) leads somewhere."""
+    return web.Response(text=f"reviewbot {__version__}: a GitHub App. GitHub sends its "
+                             "webhooks to POST /webhook; /healthz, /readyz and /metrics "
+                             "are for the platform it runs on.\n")
 
 
 def _background(options: dict):

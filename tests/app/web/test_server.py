@@ -495,3 +495,9 @@ async def test_an_idle_connection_is_closed_after_the_keepalive_timeout(make_ser
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed once idle
     silent_reader, _ = await connect(server)
     assert await asyncio.wait_for(silent_reader.read(), 5) == b""  # never sent a thing
+
+
+async def test_the_homepage_exists(server):
+    async with server.session.get(server.url + "/") as resp:
+        assert resp.status == 200
+        assert "POST /webhook" in await resp.text()
