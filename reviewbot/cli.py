@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--config", default=None, metavar="PATH",
                    help="the configuration's path, read at the base (default: "
                         ".github/reviewbot.yml)")
+    c.add_argument("--staged", action="store_true",
+                   help="check the staged files (what a commit would record) against "
+                        "HEAD's merge base: a pre-commit hook's view")
     c.add_argument("--deepen", action="store_true",
                    help="in a shallow clone, fetch from origin the history the merge base "
                         "needs (as far as it takes)")
@@ -169,6 +172,8 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
 
 
 def cmd_check(args) -> int:
+    if args.staged and args.head:
+        raise UsageError("--staged checks the index: it cannot be combined with --head")
     from reviewbot.cache import default_cache_dir
     from reviewbot.dependencies.sites import OFFLINE_NOTE, default_installer, offline
     from reviewbot.localrun import check_repo
@@ -178,6 +183,7 @@ def cmd_check(args) -> int:
     installer = None if no_network else default_installer(default_cache_dir())
     report = check_repo(args.repo, args.base, args.head, check_all=args.all,
                         installer=installer, deepen=args.deepen,
+                        files="index" if args.staged else "commit",
                         **({"config_path": args.config} if args.config else {}))
     if no_network:
         report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))

@@ -11,7 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from reviewbot.tree import Tree
+from reviewbot.tree import Tree, blob_id
 
 
 class GitError(Exception):
@@ -143,6 +143,50 @@ class GitRepo:
         return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
                     name=commit)
 
+    def index_tree(self) -> Tree:
+        """The staged files: what `git commit` would record (a pre-commit hook's view)."""
+        out = self._run_bytes("-C", str(self.top), "ls-files", "--stage", "-z")
+        blobs: dict[str, str] = {}
+        for entry in out.split(b"\0"):
+            if not entry:
+                continue
+            meta, _, raw = entry.partition(b"\t")
+            mode, oid, stage = meta.split(b" ")
+            path = raw.decode("utf-8", "surrogateescape")
+            if stage != b"0":
+                raise GitError(f"{path} has unresolved merge conflicts: resolve them first")
+            if mode not in (b"120000", b"160000"):  # symlinks and submodules are not code
+                blobs[path] = oid.decode()
+        return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
+                    name="index")
+
+    def worktree_tree(self) -> Tree:
+        """The files on disk: tracked ones as they are now (staged or not), and new ones
+        git does not ignore. Content ids are git blob ids of the bytes on disk, so caches
+        keyed by them stay right whatever changes between runs."""
+        blobs = dict(self.index_tree().blobs)
+        top = str(self.top)
+        dirty = self._run_bytes("-C", top, "diff-files", "-z", "--name-only", "--no-renames")
+        new = self._run_bytes("-C", top, "ls-files", "-z", "--others", "--exclude-standard")
+        on_disk: set[str] = set()
+        for raw in (*dirty.split(b"\0"), *new.split(b"\0")):
+            if not raw:
+                continue
+            path = raw.decode("utf-8", "surrogateescape")
+            full = self.top / path
+            if full.is_symlink() or not full.is_file():
+                blobs.pop(path, None)  # deleted, or no longer a regular file
+                continue
+            blobs[path] = blob_id(full.read_bytes())
+            on_disk.add(path)
+
+        def read(paths):
+            from_git = {p: blobs[p] for p in paths if p not in on_disk}
+            return {**self.read_blobs(from_git),
+                    **{p: (self.top / p).read_bytes() for p in paths if p in on_disk}}
+
+        return Tree(blobs, read, name="working tree")
+
     def read_blobs(self, wanted: dict[str, str]) -> dict[str, bytes]:
         """Contents of many blobs in one `git cat-file --batch` call."""
         if not wanted:
@@ -180,3 +224,11 @@ class GitRepo:
                 blobs[path] = oid
         return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
                     name=b), changed
+
+
+def tree_changes(a: Tree, b: Tree) -> dict[str, str]:
+    """Path -> status letter (A, M, D) of the files that differ between two trees."""
+    changed = {p: "A" if p not in a.blobs else "M" for p, oid in b.blobs.items()
+               if a.blobs.get(p) != oid}
+    changed.update({p: "D" for p in a.blobs if p not in b.blobs})
+    return changed

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import load_config
-from reviewbot.gitsource import GitError, GitRepo
+from reviewbot.gitsource import GitError, GitRepo, tree_changes
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
 from reviewbot.tree import Tree
@@ -38,10 +38,12 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
 def check_repo(path: str, base: str | None = None, head: str | None = None, *,
                check_all: bool = False, cache: SummaryCache | None = None,
                installer: Installer | None = None, deepen: bool = False,
-               config_path: str = CONFIG_PATH) -> Report:
+               config_path: str = CONFIG_PATH, files: str = "commit") -> Report:
     """Review `head` against its merge base with `base` (default: the default branch),
     reading the functions' third-party packages through `installer` when given. `deepen`:
-    a shallow clone fetches the history that takes first."""
+    a shallow clone fetches the history that takes first. `files`: "commit" (`head`'s),
+    "index" (the staged files) or "worktree" (the files on disk), the last two against
+    HEAD's merge base."""
     repo = GitRepo(path)
     if deepen:
         base = repo.deepen(base or repo.default_branch() or "HEAD", head or "HEAD")
@@ -56,6 +58,13 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
 
     cache = cache or SummaryCache()
     config = cache.config(tree(refs.base), config_path)
+    if files != "commit":
+        base_tree = tree(refs.merge_base)
+        head_tree = repo.index_tree() if files == "index" else repo.worktree_tree()
+        return review(base=base_tree, head=head_tree, config=config,
+                      changed=tree_changes(base_tree, head_tree), cache=cache,
+                      check_all=check_all, base_name=refs.merge_base,
+                      head_name=head_tree.name, installer=installer)
     if refs.merge_base == refs.head:
         base_tree = head_tree = tree(refs.head)
         changed: dict[str, str] = {}

@@ -341,3 +341,18 @@ def test_a_mistyped_check_flag_prints_checks_usage(capsys):
     err = capsys.readouterr().err
     assert err.startswith("usage: reviewbot check ")
     assert "unrecognized arguments: --bsae main" in err
+
+
+def test_staged_checks_what_the_commit_would_record(incident, capsys):
+    import subprocess
+
+    repo, commits = incident
+    subprocess.run(["git", "checkout", "-q", "-b", "feature", "main"], cwd=repo, check=True)
+    subprocess.run(["git", "checkout", commits["pr"], "--", "."], cwd=repo, check=True)
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--staged", "--offline")
+    assert code == 1 and "head index" in out and "GoalValidationError" in out
+    # committed nothing: the same check of the commit (HEAD = main) finds nothing to say
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--head", "HEAD", "--offline")
+    assert code == 0
+    code, _, err = run(capsys, "check", "--repo", str(repo), "--staged", "--head", "HEAD")
+    assert code == 2 and "--staged" in err

@@ -142,3 +142,29 @@ def test_a_bare_repository_is_named(make_repo, tmp_path):
     _run_git(tmp_path, "clone", "-q", "--bare", str(repo.path), "bare.git")
     with pytest.raises(GitError, match=r"bare\.git is a bare repository: .*git clone"):
         GitRepo(tmp_path / "bare.git")
+
+
+def test_the_index_and_the_working_tree(make_repo):
+    from reviewbot.gitsource import tree_changes
+    from reviewbot.tree import blob_id
+
+    repo = make_repo()
+    head = repo.commit({"a.py": "A = 1\n", "gone.py": "G = 1\n", ".gitignore": "ignored.py\n"})
+    root = repo.path
+    (root / "a.py").write_text("A = 2\n")  # changed, not staged
+    (root / "b.py").write_text("B = 1\n")
+    _run_git(root, "add", "b.py")  # new, staged
+    (root / "c.py").write_text("C = 1\n")  # new, untracked
+    (root / "ignored.py").write_text("I = 1\n")
+    (root / "gone.py").unlink()  # deleted, not staged
+    git = GitRepo(root)
+    index = git.index_tree()
+    assert set(index.blobs) == {"a.py", "b.py", "gone.py", ".gitignore"}
+    assert index.read("a.py") == b"A = 1\n"  # the staged content
+    work = git.worktree_tree()
+    assert set(work.blobs) == {"a.py", "b.py", "c.py", ".gitignore"}
+    assert work.read("a.py") == b"A = 2\n" and work.read("b.py") == b"B = 1\n"
+    assert work.blobs["a.py"] == blob_id(b"A = 2\n")  # cache keys follow the bytes
+    assert tree_changes(git.tree(head), work) == {"a.py": "M", "b.py": "A", "c.py": "A",
+                                                  "gone.py": "D"}
+    assert tree_changes(git.tree(head), index) == {"b.py": "A"}
