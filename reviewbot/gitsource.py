@@ -132,14 +132,9 @@ class GitRepo:
         """Every regular file of `commit` (symlinks and submodules are not Lambda code)."""
         out = self._run_bytes("ls-tree", "-r", "-z", "--full-tree", commit)
         blobs: dict[str, str] = {}
-        for entry in out.split(b"\0"):
-            if not entry:
-                continue
-            meta, _, path = entry.partition(b"\t")
-            mode, kind, oid = meta.split(b" ")
-            if kind != b"blob" or mode == b"120000":
-                continue
-            blobs[path.decode("utf-8", "surrogateescape")] = oid.decode()
+        for (mode, kind, oid), path in _listing(out):
+            if kind == b"blob" and mode != b"120000":
+                blobs[path] = oid.decode()
         return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
                     name=commit)
 
@@ -147,12 +142,7 @@ class GitRepo:
         """The staged files: what `git commit` would record (a pre-commit hook's view)."""
         out = self._run_bytes("-C", str(self.top), "ls-files", "--stage", "-z")
         blobs: dict[str, str] = {}
-        for entry in out.split(b"\0"):
-            if not entry:
-                continue
-            meta, _, raw = entry.partition(b"\t")
-            mode, oid, stage = meta.split(b" ")
-            path = raw.decode("utf-8", "surrogateescape")
+        for (mode, oid, stage), path in _listing(out):
             if stage != b"0":
                 raise GitError(f"{path} has unresolved merge conflicts: resolve them first")
             if mode not in (b"120000", b"160000"):  # symlinks and submodules are not code
@@ -224,6 +214,14 @@ class GitRepo:
                 blobs[path] = oid
         return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
                     name=b), changed
+
+
+def _listing(out: bytes):
+    """`ls-tree -z` / `ls-files --stage -z` lines: (the fields before the tab, the path)."""
+    for entry in out.split(b"\0"):
+        if entry:
+            meta, _, path = entry.partition(b"\t")
+            yield meta.split(b" "), path.decode("utf-8", "surrogateescape")
 
 
 def tree_changes(a: Tree, b: Tree) -> dict[str, str]:
