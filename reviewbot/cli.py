@@ -27,8 +27,10 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="review a change in a local git repository")
     c.add_argument("--repo", default=".", help="repository path (default: .)")
-    c.add_argument("--base", help="base ref (default: the default branch)")
-    c.add_argument("--head", help="head ref (default: HEAD)")
+    c.add_argument("--base", help="base ref (default: the default branch: origin/HEAD, "
+                   "else main or master); the change is checked from its merge base")
+    c.add_argument("--head", help="a commit to check (default: the files on disk: staged "
+                   "and unstaged changes and new files git does not ignore)")
     c.add_argument("--all", action="store_true", help="check every handler, not only the "
                    "affected ones")
     c.add_argument("--format", choices=("text", "json", "markdown", "github", "sarif"),
@@ -91,15 +93,16 @@ def _parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("handlers", help="list the Lambda handlers found in the repository")
     h.add_argument("--repo", default=".")
-    h.add_argument("--ref", help="commit to read (default: HEAD)")
+    h.add_argument("--ref", help="commit to read (default: the files on disk)")
     h.add_argument("--format", choices=("text", "json"), default="text")
 
     v = sub.add_parser("verify-imports", help="import each handler for real, each in a fresh "
                        "process with Lambda's sys.path (runs the repository's code)")
     v.add_argument("--repo", default=".", help="repository path (default: .)")
-    v.add_argument("--ref", help="commit to verify when no --base/--head (default: HEAD)")
+    v.add_argument("--ref", help="commit to verify when no --base/--head (default: the "
+                   "files on disk)")
     v.add_argument("--base", help="verify only the handlers the change from here reaches")
-    v.add_argument("--head", help="head of the change (default: HEAD)")
+    v.add_argument("--head", help="head of the change (default: the files on disk)")
     v.add_argument("--handler", nargs="+", default=[], metavar="NAME",
                    help="verify only these handlers")
     v.add_argument("--python", action="append", default=[], metavar="[3.X=]PATH",
@@ -116,9 +119,10 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("graph", help="handlers and the shared modules they load")
     g.add_argument("--repo", default=".", help="repository path (default: .)")
-    g.add_argument("--ref", help="commit to read when no --base/--head (default: HEAD)")
+    g.add_argument("--ref", help="commit to read when no --base/--head (default: the "
+                   "files on disk)")
     g.add_argument("--base", help="highlight what the change from here reaches")
-    g.add_argument("--head", help="head of the change (default: HEAD)")
+    g.add_argument("--head", help="head of the change (default: the files on disk)")
     g.add_argument("--modules", action="store_true",
                    help="module-level edges among every repository module loaded")
     g.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
@@ -171,6 +175,17 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         return 2
 
 
+def _what_was_checked(head: str, merge_base: str, base: str | None) -> str:
+    from reviewbot.gitsource import INDEX, WORKTREE
+
+    what = {WORKTREE: "the files on disk (the working tree: uncommitted changes and new "
+                      "files included)",
+            INDEX: "the staged files (what a commit would record)"}.get(
+        head, f"commit {head[:12]}")
+    since = f"its merge base with {base}" if base else "its merge base with the default branch"
+    return f"Checking {what} against {merge_base[:12]}, {since}"
+
+
 def cmd_check(args) -> int:
     if args.staged and args.head:
         raise UsageError("--staged checks the index: it cannot be combined with --head")
@@ -181,9 +196,11 @@ def cmd_check(args) -> int:
 
     no_network = args.offline or offline()
     installer = None if no_network else default_installer(default_cache_dir())
-    report = check_repo(args.repo, args.base, args.head, check_all=args.all,
+    from reviewbot.gitsource import INDEX, WORKTREE
+
+    head = args.head or (INDEX if args.staged else WORKTREE)
+    report = check_repo(args.repo, args.base, head, check_all=args.all,
                         installer=installer, deepen=args.deepen,
-                        files="index" if args.staged else "commit",
                         **({"config_path": args.config} if args.config else {}))
     if no_network:
         report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
@@ -198,6 +215,7 @@ def cmd_check(args) -> int:
     elif args.format == "markdown":
         print(to_markdown(report), end="")
     else:
+        print(_what_was_checked(report.head, report.base, args.base))
         print(to_text(report, color=sys.stdout.isatty()), end="")
     if getattr(args, "fix", False):
         _apply_fixes(args.repo, report, sys.stdout if args.format == "text" else sys.stderr)
@@ -218,8 +236,8 @@ def _apply_fixes(repo: str, report, out) -> None:
         if s.alternative is not None:
             print(f"  {s.alternative.path}:{s.finding.line}: {s.alternative.description}",
                   file=out)
-    print("The check was not re-run: commit the changes, then run `reviewbot check` again.",
-          file=out)
+    print("The check was not re-run: run `reviewbot check` again (it reads the files on "
+          "disk).", file=out)
 
 
 def cmd_handlers(args) -> int:

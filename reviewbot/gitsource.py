@@ -23,6 +23,11 @@ SHALLOW_HINT = ("this is a shallow clone: fetch the history the merge base needs
                 "Actions, `fetch-depth: 0` on actions/checkout)")
 
 
+# Names of the files that are not a commit, where a commit id may be given.
+WORKTREE = "working tree"  # the files on disk: staged, unstaged and new untracked ones
+INDEX = "index"  # the staged files
+
+
 class GitRepo:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -138,6 +143,14 @@ class GitRepo:
         return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
                     name=commit)
 
+    def files(self, name: str) -> Tree:
+        """The files of a commit, of the index (INDEX) or on disk (WORKTREE)."""
+        if name == WORKTREE:
+            return self.worktree_tree()
+        if name == INDEX:
+            return self.index_tree()
+        return self.tree(name)
+
     def index_tree(self) -> Tree:
         """The staged files: what `git commit` would record (a pre-commit hook's view)."""
         out = self._run_bytes("-C", str(self.top), "ls-files", "--stage", "-z")
@@ -148,7 +161,7 @@ class GitRepo:
             if mode not in (b"120000", b"160000"):  # symlinks and submodules are not code
                 blobs[path] = oid.decode()
         return Tree(blobs, lambda paths: self.read_blobs({p: blobs[p] for p in paths}),
-                    name="index")
+                    name=INDEX)
 
     def worktree_tree(self) -> Tree:
         """The files on disk: tracked ones as they are now (staged or not), and new ones
@@ -175,7 +188,7 @@ class GitRepo:
             return {**self.read_blobs(from_git),
                     **{p: (self.top / p).read_bytes() for p in paths if p in on_disk}}
 
-        return Tree(blobs, read, name="working tree")
+        return Tree(blobs, read, name=WORKTREE)
 
     def read_blobs(self, wanted: dict[str, str]) -> dict[str, bytes]:
         """Contents of many blobs in one `git cat-file --batch` call."""

@@ -69,7 +69,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     `max_nodes`, one that stays readable at that size (`collapse`)."""
     from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
-    from reviewbot.gitsource import GitRepo
+    from reviewbot.gitsource import WORKTREE, GitRepo
     from reviewbot.localrun import check_repo, resolve_refs
     from reviewbot.review import find_handlers
 
@@ -79,17 +79,17 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     affected: set[str] = set()
     diff = base is not None or head is not None
     if diff:
-        refs = resolve_refs(repo, base, head)
+        refs = resolve_refs(repo, base, head or WORKTREE)
         config = cache.config(repo.tree(refs.base))  # check_repo reuses it
-        report = check_repo(repo_path, base, head, cache=cache)
+        report = check_repo(repo_path, base, head or WORKTREE, cache=cache)
         commit = report.head
         handlers = tuple(s.handler for s in report.handlers)
         changed = set(report.changed_files)
         affected = {s.handler.name for s in report.handlers if s.affected}
-        tree = repo.tree(commit)
+        tree = repo.files(commit)
     else:
-        commit = repo.resolve(ref or "HEAD")
-        tree = repo.tree(commit)
+        commit = repo.resolve(ref) if ref else WORKTREE  # default: the files on disk
+        tree = repo.files(commit)
         config = cache.config(tree)
         handlers = find_handlers(tree, config).handlers
     analysis = Analysis(tree, cache, config.third_party)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import load_config
-from reviewbot.gitsource import GitError, GitRepo, tree_changes
+from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo, tree_changes
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
 from reviewbot.tree import Tree
@@ -25,29 +25,33 @@ class Refs:
 
 
 def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
-    head_id = repo.resolve(head or "HEAD")
+    """The commits of a change; a head of WORKTREE or INDEX stays that name, and the merge
+    base is then HEAD's."""
+    files = head in (WORKTREE, INDEX)
+    head_id = repo.resolve("HEAD" if files else head or "HEAD")
     if base is None:
         base = repo.default_branch()
         if base is None:
             raise GitError("no --base given and no default branch (main, master or "
                            "origin/HEAD) found")
     base_id = repo.resolve(base)
-    return Refs(base_id, repo.merge_base(base_id, head_id), head_id)
+    return Refs(base_id, repo.merge_base(base_id, head_id), head if files else head_id)
 
 
 def check_repo(path: str, base: str | None = None, head: str | None = None, *,
                check_all: bool = False, cache: SummaryCache | None = None,
                installer: Installer | None = None, deepen: bool = False,
-               config_path: str = CONFIG_PATH, files: str = "commit") -> Report:
-    """Review `head` against its merge base with `base` (default: the default branch),
-    reading the functions' third-party packages through `installer` when given. `deepen`:
-    a shallow clone fetches the history that takes first. `files`: "commit" (`head`'s),
-    "index" (the staged files) or "worktree" (the files on disk), the last two against
-    HEAD's merge base."""
+               config_path: str = CONFIG_PATH) -> Report:
+    """Review `head` (a commit, or WORKTREE: the files on disk, or INDEX: the staged
+    ones; default HEAD) against its merge base with `base` (default: the default
+    branch), reading the functions' third-party packages through `installer` when given.
+    `deepen`: a shallow clone fetches the history that takes first."""
     repo = GitRepo(path)
     if deepen:
-        base = repo.deepen(base or repo.default_branch() or "HEAD", head or "HEAD")
-        head = repo.resolve(head or "HEAD")
+        files = head in (WORKTREE, INDEX)
+        base = repo.deepen(base or repo.default_branch() or "HEAD",
+                           "HEAD" if files else head or "HEAD")
+        head = head if files else repo.resolve(head or "HEAD")
     refs = resolve_refs(repo, base, head)
     trees: dict[str, Tree] = {}  # by commit: the base tip is usually the merge base too
 
@@ -58,13 +62,13 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
 
     cache = cache or SummaryCache()
     config = cache.config(tree(refs.base), config_path)
-    if files != "commit":
+    if refs.head in (WORKTREE, INDEX):
         base_tree = tree(refs.merge_base)
-        head_tree = repo.index_tree() if files == "index" else repo.worktree_tree()
+        head_tree = repo.files(refs.head)
         return review(base=base_tree, head=head_tree, config=config,
                       changed=tree_changes(base_tree, head_tree), cache=cache,
                       check_all=check_all, base_name=refs.merge_base,
-                      head_name=head_tree.name, installer=installer)
+                      head_name=refs.head, installer=installer)
     if refs.merge_base == refs.head:
         base_tree = head_tree = tree(refs.head)
         changed: dict[str, str] = {}
@@ -77,9 +81,10 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
 
 
 def list_handlers(path: str, ref: str | None = None) -> HandlerSet:
+    """The handlers of a commit, or (no `ref`) of the files on disk."""
     repo = GitRepo(path)
-    commit = repo.resolve(ref or "HEAD")
-    tree = repo.tree(commit)
+    tree = repo.files(repo.resolve(ref) if ref and ref not in (WORKTREE, INDEX)
+                      else ref or WORKTREE)
     return find_handlers(tree, load_config(tree.read(CONFIG_PATH) if CONFIG_PATH in tree
                                            else None))
 
@@ -91,7 +96,7 @@ def suggest_fixes(path: str, report: Report) -> list[Suggestion]:
 
     if not report.errors or not report.head:
         return []
-    tree = GitRepo(path).tree(report.head)
+    tree = GitRepo(path).files(report.head)
     versions = {st.handler.name: st.handler.python_version for st in report.handlers}
 
     def read(p: str) -> str | None:

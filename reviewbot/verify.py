@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewbot.errors import UsageError
-from reviewbot.gitsource import GitError, GitRepo
+from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo
 from reviewbot.model import Handler
+from reviewbot.tree import Tree
 
 BOOTSTRAP = Path(__file__).with_name("verify_bootstrap.py")
 DEFAULT_TIMEOUT = 30.0
@@ -131,6 +132,18 @@ def export_commit(repo: GitRepo, commit: str, dest: Path, roots: Iterable[str]) 
             return
         _git([*base, "checkout-index", "-f", "-z", "--stdin", f"--prefix={dest}/"], env,
              input=listing)
+
+
+def export_files(tree: Tree, dest: Path, roots: Iterable[str]) -> None:
+    """Write the files of `tree` (the working tree or the index) under `roots` into
+    `dest`, as export_commit does for a commit (symlinks are not in such a tree)."""
+    under = sorted(set(roots))
+    wanted = [p for p in tree.blobs
+              if "." in under or any(p == r or p.startswith(r + "/") for r in under)]
+    for path, content in tree.read_many(wanted).items():
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
 
 
 def _git(cmd: list[str], env: dict, input: bytes | None = None) -> bytes:
@@ -309,7 +322,7 @@ def install_hints(repo: GitRepo, commit: str, handlers: Sequence[Handler],
         h = by_name.get(r.handler)
         if r.ok or h is None or "No module named" not in r.error:
             continue
-        files = repo.tree(commit).blobs if files is None else files
+        files = repo.files(commit).blobs if files is None else files
         wanted = [f"{root}/requirements.txt".removeprefix("./") for root in h.roots]
         present = [p for p in wanted if p in files]
         python = pythons.get(r.handler, sys.executable)
@@ -332,14 +345,14 @@ def select_handlers(repo_path: str, *, ref: str | None = None, base: str | None 
     repo = GitRepo(repo_path)
     notes: list[str] = []
     if base is not None or head is not None:
-        report = check_repo(repo_path, base, head)
+        report = check_repo(repo_path, base, head or WORKTREE)
         commit = report.head
         every = [s.handler for s in report.handlers]
         chosen = [s.handler for s in report.handlers if s.affected]
         if not names:
             notes.append(f"{len(chosen)} of {len(every)} handlers affected by the change")
     else:
-        commit = repo.resolve(ref or "HEAD")
+        commit = repo.resolve(ref) if ref else WORKTREE  # default: the files on disk
         found = list_handlers(repo_path, commit)
         every = list(found.handlers)
         chosen = every
@@ -367,7 +380,9 @@ def verify(repo_path: str, *, ref: str | None = None, base: str | None = None,
     notes.extend(version_notes)
     with tempfile.TemporaryDirectory(prefix="reviewbot-verify-") as tmp:
         export = Path(tmp) / "tree"
-        if handlers:
+        if handlers and commit in (WORKTREE, INDEX):
+            export_files(repo.files(commit), export, roots)
+        elif handlers:
             export_commit(repo, commit, export, roots)
         results = run_all(handlers, export, python=chosen, timeout=timeout, jobs=jobs)
     notes.extend(install_hints(repo, commit, handlers, results, chosen))
@@ -391,7 +406,7 @@ def compare_with_static(repo: GitRepo, commit: str, handlers: Sequence[Handler],
     from reviewbot.analysis import Analysis
     from reviewbot.cache import SummaryCache
 
-    tree = repo.tree(commit)
+    tree = repo.files(commit)
     cache = SummaryCache()
     config = cache.config(tree)
     analysis = Analysis(tree, cache, config.third_party)

@@ -78,10 +78,15 @@ def test_json_contract_keys(incident, capsys):
                                                 "added_names"}
 
 
-def test_head_defaults_to_HEAD_and_base_to_default_branch(incident, capsys):
-    repo, commits = incident  # HEAD is the fix commit on the PR branch
+def test_head_defaults_to_the_files_on_disk_and_base_to_default_branch(incident, capsys):
+    repo, commits = incident  # HEAD is the fix commit on the PR branch, nothing edited
     code, out, _ = run(capsys, "check", "--repo", str(repo), "--format", "json")
     assert code == 0
+    report = json.loads(out)
+    assert report["head"] == "working tree"
+    assert report["base"] == commits["base"]  # the merge base of HEAD and main
+    code, out, _ = run(capsys, "check", "--repo", str(repo), "--format", "json",
+                       "--head", "HEAD")
     assert json.loads(out)["head"] == commits["fix"]
 
 
@@ -103,7 +108,10 @@ def test_text_output(incident, capsys):
     code, out, _ = run(capsys, "check", "--repo", str(repo), "--base", "main",
                        "--head", commits["pr"])
     assert code == 1
-    assert out.startswith("FAIL ")
+    first, second = out.splitlines()[:2]
+    assert first == (f"Checking commit {commits['pr'][:12]} against {commits['base'][:12]}, "
+                     "its merge base with main")
+    assert second.startswith("FAIL ")
     assert f"backend/handlers/auth/main.py:3: [auth] {AUTH_ERROR}" in out
     assert "\033[" not in out  # no colour when not a terminal
 
@@ -258,7 +266,7 @@ def test_a_check_that_found_no_python_handler_is_nothing_checked_not_ok(make_rep
                                         "resolved"
     code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "main")
     assert code == 3
-    assert out.startswith("NOTHING CHECKED nothing checked: 1 deployment entry")
+    assert out.splitlines()[1].startswith("NOTHING CHECKED nothing checked: 1 deployment entry")
     assert 'Worker (`template.yaml:6`): Handler is computed' in out
     assert '- name: "Worker"' in out  # the configuration that settles it
     # settled in the base's configuration, the function is checked and the break found
@@ -297,7 +305,7 @@ def test_an_empty_repository_and_an_empty_handler_list_are_nothing_checked(make_
     repo.commit({"README.md": "hello\n", ".github/reviewbot.yml": "handlers: []\n"})
     code, out, _ = run(capsys, "check", "--repo", str(repo.path), "--base", "HEAD", "--all")
     assert code == 3
-    assert out.startswith("NOTHING CHECKED nothing checked: no Python Lambda handler was found")
+    assert out.splitlines()[1].startswith("NOTHING CHECKED nothing checked: no Python Lambda handler was found")
     assert "List the handlers in `.github/reviewbot.yml`" in out
 
 

@@ -233,11 +233,18 @@ def test_check_fix_leaves_a_locally_edited_file_alone(tmp_path, capsys):
     commits = write_incident_repo(repo)
     git(repo, "checkout", "-q", commits["pr"])
     (repo / INIT).write_text(INIT_PR + "# local edit\n")
-    code = main(["check", "--repo", str(repo), "--base", "main", "--fix", "--format", "json"])
+    # a commit checked while its file is edited on disk: the edit is left alone
+    code = main(["check", "--repo", str(repo), "--base", "main", "--head", commits["pr"],
+                 "--fix", "--format", "json"])
     err = capsys.readouterr().err
     assert code == 1
     assert "skipped: the working copy has other changes" in err
     assert (repo / INIT).read_text() == INIT_PR + "# local edit\n"
+    # the files on disk checked (the default): the fix is made to the edited file
+    assert main(["check", "--repo", str(repo), "--base", "main", "--fix"]) == 1
+    fixed = (repo / INIT).read_text()
+    assert fixed.endswith("# local edit\n") and "GoalValidationError" in fixed
+    assert main(["check", "--repo", str(repo), "--base", "main"]) == 0  # no commit needed
 
 
 def test_check_fix_with_nothing_to_fix(tmp_path, capsys):

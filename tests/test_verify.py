@@ -102,11 +102,13 @@ def test_incident_text_output(incident, capsys):
     assert "1 passed, 1 failed" in out
 
 
-def test_verifies_the_commit_not_the_working_tree(incident, capsys):
+def test_verifies_the_files_on_disk_or_the_commit_asked_for(incident, capsys):
     repo, commits = incident  # the work tree is at the fix; break it without committing
     (repo / "backend/src/goals_common/__init__.py").write_text("raise RuntimeError('dirty')\n")
-    code, _, _ = run(capsys, "verify-imports", "--repo", str(repo))
-    assert code == 0
+    code, out, _ = run(capsys, "verify-imports", "--repo", str(repo))
+    assert code == 1 and "RuntimeError: dirty" in out  # the default: the files on disk
+    code, _, _ = run(capsys, "verify-imports", "--repo", str(repo), "--ref", "HEAD")
+    assert code == 0  # the commit, as committed
     code, out, _ = run(capsys, "verify-imports", "--repo", str(repo), "--ref", commits["pr"],
                        "--handler", "auth", "--format", "json")
     assert code == 1
