@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import sys
 import tempfile
@@ -23,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Find the Lambda handlers a change reaches and check that their imports "
                     "resolve as the Lambda runtime would resolve them.")
     p.add_argument("--version", action="version", version=f"reviewbot {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="review a change in a local git repository")
@@ -146,8 +149,17 @@ EXIT_CODES = {"success": 0, "failure": 1, "neutral": 3}
 
 
 def run() -> None:
-    """The `reviewbot` executable (and `python -m reviewbot`): main() in its own process."""
-    raise SystemExit(main(own_process=True))
+    """The `reviewbot` executable (and `python -m reviewbot`): main() in its own process.
+    A reader that closes the pipe early (`| head`) ends it quietly with 141, the status
+    of a Unix tool stopped by SIGPIPE: never 1, which means an import error."""
+    try:
+        code = main(own_process=True)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush stays quiet
+        code = 128 + 13
+    raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
@@ -172,6 +184,15 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, GitError, UsageError) as exc:
         print(f"reviewbot: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug of ours: one line, unless asked for the traceback
+        if args.debug:
+            raise
+        print(f"reviewbot: error: internal error ({exc.__class__.__name__}: {exc}); run "
+              f"it again with --debug for the traceback, and please report it",
+              file=sys.stderr)
         return 2
 
 
@@ -267,14 +288,28 @@ def cmd_handlers(args) -> int:
     return 0
 
 
+APP_EXTRA = ("aiohttp", "gidgethub", "msgspec", "orjson", "jwt", "cryptography")
+
+
+def need_app_extra(command: str, modules: tuple[str, ...] = APP_EXTRA) -> None:
+    """A usage error naming the extra when one of its modules is not installed."""
+    import importlib
+
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise UsageError(f"reviewbot {command} needs the app extra: pip install "
+                         f"'reviewbot[app]' (not installed: {', '.join(missing)})")
+
+
 def _app_settings(env_file: Path | None = None):
     """The GitHub App's settings from the environment (over `env_file`, or ./.env when
     it exists), or a usage error saying why not."""
-    try:
-        from reviewbot.app.settings import Settings, SettingsError, environment
-    except ImportError as exc:  # the app's dependencies are an optional extra
-        raise UsageError(f"the GitHub App needs its dependencies ({exc.name}): "
-                         "pip install 'reviewbot[app]'") from None
+    from reviewbot.app.settings import Settings, SettingsError, environment
     if env_file is None and Path(".env").is_file():
         env_file = Path(".env")
     try:
@@ -284,6 +319,7 @@ def _app_settings(env_file: Path | None = None):
 
 
 def cmd_serve(args) -> int:
+    need_app_extra("serve")
     settings = _app_settings(args.env_file)
     from reviewbot.app.health import PortInUse
     from reviewbot.app.web.server import run
@@ -297,6 +333,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    need_app_extra("worker", (*APP_EXTRA, "saq"))
     settings = _app_settings(args.env_file)
     if not settings.queue_url:
         raise UsageError("REVIEWBOT_QUEUE_URL is not set: `reviewbot worker` runs jobs from a "
@@ -319,6 +356,7 @@ def cmd_worker(args) -> int:
 
 def cmd_demo(args) -> int:
     if getattr(args, "serve", False):
+        need_app_extra("demo --serve")
         from reviewbot.app.demo.serve import run as demo_serve
 
         return demo_serve()
@@ -403,11 +441,8 @@ def cmd_register(args) -> int:
     import os
     import webbrowser
 
-    try:
-        from reviewbot.app import register
-    except ImportError as exc:
-        raise UsageError(f"reviewbot register needs the app extra ({exc.name}): "
-                         "pip install 'reviewbot[app]'") from None
+    need_app_extra("register")
+    from reviewbot.app import register
 
     def ready(url: str) -> None:
         print(f"Open {url} in a browser and press the button: GitHub asks you to confirm "

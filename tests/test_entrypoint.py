@@ -4,6 +4,7 @@ repository whose change is not committed yet (the default: the files on disk).""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,99 @@ def test_an_untracked_new_module_is_read(clean):
     assert "cannot import name 'token_of' from 'helpers'" in done.stdout, done.stdout
     (clean / "backend/handlers/auth/helpers.py").write_text("def token_of(event):\n    pass\n")
     assert reviewbot(clean, "check").returncode == 0
+
+
+# -- exit codes: 0, 1, 2 and nothing else a user must read a traceback for ----------------
+
+WITHOUT = """
+import sys
+
+class Missing:  # these modules are not installed
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Missing)
+sys.argv = ["reviewbot", *{args!r}]
+from reviewbot.cli import run
+run()
+"""
+
+
+def without(blocked: set[str], *args: str, env: dict | None = None):
+    code = WITHOUT.format(blocked=sorted(blocked), args=list(args))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_serve_and_demo_serve_without_the_app_extra_name_it():
+    for args in (["serve"], ["demo", "--serve"], ["worker"]):
+        done = without({"aiohttp"}, *args)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"reviewbot: error: reviewbot {' '.join(args)} needs "
+                                      "the app extra: pip install 'reviewbot[app]'")
+        assert "Traceback" not in done.stderr
+
+
+def test_a_pem_key_with_cryptography_missing_says_so(tmp_path):
+    from reviewbot.app.demo.serve import generate_key
+    from reviewbot.app.settings import Settings
+
+    env = {"GITHUB_APP_ID": "1", "GITHUB_WEBHOOK_SECRET": "s",
+           "GITHUB_PRIVATE_KEY": generate_key()[0]}
+    assert Settings.from_env(env).app_id == "1"  # the key itself is fine
+    # `serve` past its extra check (as when the extra is half installed)
+    code = WITHOUT.format(blocked=["cryptography"], args=["serve"]).replace(
+        "from reviewbot.cli import run\nrun()",
+        "import reviewbot.cli as cli\ncli.need_app_extra = lambda *a, **k: None\ncli.run()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **env}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "GITHUB_PRIVATE_KEY cannot be read: the cryptography library is not installed" \
+        in done.stderr, done.stderr
+    assert "not a PEM-encoded" not in done.stderr
+
+
+@pytest.mark.parametrize(("key", "says"), [
+    ("-----BEGIN RSA PRIVATE KEY-----\nnot base64\n-----END RSA PRIVATE KEY-----\n",
+     "is not a PEM-encoded private key (malformed PEM"),
+    ("ssh-rsa AAAAB3NzaC1yc2E", "is not a PEM-encoded private key (no PEM block found"),
+])
+def test_a_key_that_cannot_be_read_says_why(key, says):
+    from reviewbot.app.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        Settings.from_env({"GITHUB_APP_ID": "1", "GITHUB_WEBHOOK_SECRET": "s",
+                           "GITHUB_PRIVATE_KEY": key})
+
+
+def test_a_closed_pipe_ends_quietly(clean):
+    # `reviewbot handlers | head -1`: the reader is gone before the output is written
+    exe = Path(sys.executable).parent / "reviewbot"
+    for args in (["handlers"], ["check", "--all", "--format", "json"]):
+        proc = subprocess.Popen([str(exe), *args], cwd=clean, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "REVIEWBOT_OFFLINE": "1"})
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 141, (args, err)  # as a Unix tool: never 1
+        assert err == "", err
+
+
+def test_an_internal_error_is_one_line_unless_debug(clean):
+    code = ("import sys; sys.argv = ['reviewbot', *sys.argv[1:]]\n"
+            "import reviewbot.localrun as lr\n"
+            "def boom(*a, **k): raise KeyError('oops')\n"
+            "lr.list_handlers = boom\n"
+            "from reviewbot.cli import run\nrun()")
+    done = subprocess.run([sys.executable, "-c", code, "handlers"], cwd=clean,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("reviewbot: error: internal error (KeyError: 'oops'); "
+                                  "run it again with --debug")
+    assert "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-c", code, "--debug", "handlers"], cwd=clean,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" in done.stderr  # asked for it

@@ -147,11 +147,21 @@ def _private_key(env: Mapping[str, str], problems: list[str]) -> str:
     try:
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
+    except ImportError:
+        problems.append(f"{where} cannot be read: the cryptography library is not "
+                        "installed (pip install 'reviewbot[app]')")
+        return ""
+    try:
         key = load_pem_private_key(text.encode(), password=None)
-    except Exception:  # never echo key material in the message
-        problems.append(f"{where} is not a PEM-encoded private key (download one from the "
-                        "app's settings page: 'Generate a private key')")
+    except TypeError:
+        problems.append(f"{where} is encrypted with a passphrase: GitHub's keys are not; "
+                        "use the .pem file as downloaded")
+        return ""
+    except Exception as exc:  # never echo key material in the message
+        kind = "malformed PEM" if "-----BEGIN" in text else "no PEM block found"
+        problems.append(f"{where} is not a PEM-encoded private key ({kind}: "
+                        f"{exc.__class__.__name__}; download one from the app's settings "
+                        "page: 'Generate a private key')")
         return ""
     if not isinstance(key, rsa.RSAPrivateKey):
         problems.append(f"{where} must be an RSA key (GitHub App keys are RSA)")
