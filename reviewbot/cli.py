@@ -57,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                         "(nothing is committed; re-run check after committing)")
 
     d = sub.add_parser("demo", help="replay the goals_common incident on a built-in example")
-    d.add_argument("--dir", help="where to write the example repository (default: a temp dir)")
+    d.add_argument("--dir", help="where to write the example repository (kept; default: a "
+                   "temporary folder, removed at the end)")
+    d.add_argument("--keep", action="store_true",
+                   help="keep the temporary example repository")
     d.add_argument("--serve", action="store_true",
                    help="run the GitHub App server against an in-process GitHub stand-in "
                         "and replay the incident PR's webhooks")
@@ -271,16 +274,21 @@ def cmd_handlers(args) -> int:
         print(json.dumps({**discover_cli_json(found), "warnings": list(found.warnings)},
                          indent=2))
         return 0
+    from reviewbot.render import columns
+
+    rows = []
     for h in found.handlers:
         extra = f"  paths: {', '.join(h.paths)}" if h.paths else ""
         if h.layer_modules:
             extra += f"  layer modules: {', '.join(h.layer_modules)}"
         if h.unknown_layers:
             extra += f"  unknown layers: {', '.join(h.unknown_layers)}"
-        print(f"{h.name:<28} {h.handler:<28} {h.runtime_label:<20} root: {h.root}{extra}  "
-              f"[{h.source}:{h.line}]")
-    for u in found.unresolved:
-        print(f"{u.name:<28} not analysed: {u.reason}  [{u.source}:{u.line}]")
+        rows.append((h.name, h.handler, h.runtime_label,
+                     f"root: {h.root}{extra}  [{h.source}:{h.line}]"))
+    rows.extend((u.name, "not analysed:", "", f"{u.reason}  [{u.source}:{u.line}]")
+                for u in found.unresolved)
+    for line in columns(rows):
+        print(line)
     for w in found.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not found.handlers and not found.unresolved:
@@ -384,6 +392,11 @@ def cmd_demo(args) -> int:
     print("$ reviewbot check --base main --head <the fix commit>\n")
     fix = check_repo(str(repo), "main", commits["fix"])
     print(to_text(fix, color=color))
+    if not args.dir and not args.keep:
+        import shutil
+
+        shutil.rmtree(repo.parent, ignore_errors=True)
+        print(f"Removed {repo} (reviewbot demo --keep keeps it; --dir writes elsewhere)")
     return 1 if not pr.errors or fix.errors else 0
 
 

@@ -7,6 +7,7 @@ analysis core, the CLI and the GitHub adapters can share them without importing 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 # The newest Lambda Python runtime (python3.14, launched 2025-11-18): assumed, and said, for a
@@ -146,6 +147,13 @@ class Finding:
     kind: str
     message: str
 
+    @property
+    def when_called(self) -> str:
+        """The function whose call raises it ("lazy"), or "" for a failure at cold start
+        (the wording's "(raised when lazy() runs)")."""
+        m = _WHEN_CALLED.search(self.message)
+        return m.group(1) if m else ""
+
     def to_json(self) -> dict:
         return {
             "handler": self.handler,
@@ -154,6 +162,9 @@ class Finding:
             "kind": self.kind,
             "message": self.message,
         }
+
+
+_WHEN_CALLED = re.compile(r" \(raised when ([\w.]+)\(\) runs\)$")
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,8 @@ class SharedModuleChange:
     removed_names: tuple[str, ...] = ()
     added_names: tuple[str, ...] = ()
     status: str = "modified"
+    # the head's version does not parse ("invalid syntax (line 3)"): no names are compared
+    syntax_error: str = ""
 
     def to_json(self) -> dict:
         return {
@@ -197,6 +210,7 @@ class SharedModuleChange:
             "handlers": list(self.handlers),
             "removed_names": list(self.removed_names),
             "added_names": list(self.added_names),
+            "syntax_error": self.syntax_error or None,
         }
 
 

@@ -30,7 +30,7 @@ def verdict(report: Report) -> str:
     broken = len({f.handler for f in report.errors})
     if n_err:
         return (f"{n_err} import error{'s' * (n_err != 1)} in {broken} Lambda "
-                f"handler{'s' * (broken != 1)}: this change would fail at cold start")
+                f"handler{'s' * (broken != 1)}: {_when(report.errors)}")
     checked = sum(1 for h in report.handlers if h.checked)
     if not affected:
         if checked:
@@ -38,6 +38,19 @@ def verdict(report: Report) -> str:
         return "No Lambda handler is affected by this change"
     return (f"{len(affected)} affected Lambda handler{'s' * (len(affected) != 1)} import "
             f"cleanly")
+
+
+def _when(errors) -> str:
+    """When the errors strike: at cold start, or when a function runs (still errors:
+    every call of it would fail), counted apart."""
+    cold = sum(1 for f in errors if not f.when_called)
+    called = Counter(f.when_called for f in errors if f.when_called)
+    if not called:
+        return "this change would fail at cold start"
+    runs = [f"{n} when `{name}()` runs" for name, n in sorted(called.items())]
+    if not cold:
+        return f"{', '.join(runs)} (every call would fail; cold start is fine)"
+    return f"{cold} fail at cold start, {', '.join(runs)}"
 
 
 def _chain(chain: tuple[str, ...]) -> str:
@@ -186,6 +199,10 @@ def _shared_table(report: Report) -> list[str]:
         users = f"{len(s.handlers)} handler{'s' * (len(s.handlers) != 1)}" \
             if len(s.handlers) > MAX_ROWS else text(", ".join(s.handlers), cell=True) or "—"
         status = "" if s.status == "modified" else f" ({s.status})"
+        if s.syntax_error:  # not every name "removed": the file does not parse
+            names = text(f"does not parse: {s.syntax_error}", cell=True)
+            lines.append(f"| {code(s.path, cell=True)}{status} | {users} | {names} | — |")
+            continue
         lines.append(f"| {code(s.path, cell=True)}{status} | {users} | "
                      f"{_names(s.removed_names)} | {_names(s.added_names)} |")
     return [*lines, ""]
@@ -269,7 +286,7 @@ def _handler_lines(report: Report, c: Callable[[str, str], str]) -> list[str]:
     counted, not listed: with `--all` they are most of the repository."""
     errors = Counter(f.handler for f in report.errors)
     warnings = Counter(f.handler for f in report.warnings)
-    lines, quiet = [], 0
+    rows, quiet = [], 0
     for st in report.handlers:
         h = st.handler
         found = []
@@ -286,12 +303,22 @@ def _handler_lines(report: Report, c: Callable[[str, str], str]) -> list[str]:
             mark = ", ".join(found) or c("green", "ok")
             mark = f"{c('yellow', 'affected')}: {mark}" if st.affected else mark
         chain = f"  via {_chain(st.chain)}" if st.affected else ""
-        lines.append(f"  {h.name:<24} {h.handler:<28} {st.runtime_label:<20} {mark}{chain}")
+        rows.append((h.name, h.handler, st.runtime_label, f"{mark}{chain}"))
+    lines = [f"  {line}" for line in columns(rows)]
     if quiet:
         noun = "handler" if quiet == 1 else "handlers"
         other = "other " if lines else ""
         lines.append(c("dim", f"  {quiet} {other}{noun} checked: no import error"))
     return lines
+
+
+def columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells, each column as wide as its longest cell (the last one as it is)."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [" ".join([*(cell.ljust(w) for cell, w in zip(r, widths, strict=False)), r[-1]])
+            for r in rows]
 
 
 def to_text(report: Report, *, color: bool = False) -> str:
@@ -309,6 +336,8 @@ def to_text(report: Report, *, color: bool = False) -> str:
         out.append(c("bold", "Changed shared modules"))
         for s in report.shared_modules:
             out.append(f"  {s.path}  (loaded by {', '.join(s.handlers) or 'no handler'})")
+            if s.syntax_error:
+                out.append(f"    does not parse: {s.syntax_error}")
             if s.removed_names:
                 out.append(f"    removed: {', '.join(s.removed_names)}")
             if s.added_names:
@@ -316,11 +345,16 @@ def to_text(report: Report, *, color: bool = False) -> str:
     out.append("")
     out.append(c("bold", "Handlers"))
     out.extend(_handler_lines(report, c) or [c("dim", "  none found")])
-    if report.errors:
-        out.append("")
-        out.append(c("bold", "Errors"))
-        for f in report.errors:
-            out.append(f"  {c('red', f'{f.path}:{f.line}')}: [{f.handler}] {f.message}")
+    for heading, group in (("Errors at cold start", [f for f in report.errors
+                                                     if not f.when_called]),
+                           ("Errors when a function runs", [f for f in report.errors
+                                                            if f.when_called])):
+        if group:
+            out.append("")
+            out.append(c("bold", heading if len(group) < len(report.errors) or
+                         group[0].when_called else "Errors"))
+            for f in group:
+                out.append(f"  {c('red', f'{f.path}:{f.line}')}: [{f.handler}] {f.message}")
     if report.warnings:
         out.append("")
         out.append(c("bold", "Warnings"))

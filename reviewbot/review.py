@@ -229,9 +229,11 @@ def _shared_changes(changed: Mapping[str, str], config: Config, loaders: dict[st
             shared = len(users) >= 2
         if not shared:
             continue
-        old_names = _bound_public(before, path, version)
+        broken = _parse_error(after, path, version)
+        old_names = frozenset() if broken else _bound_public(before, path, version)
         new_names = _bound_public(after, path, version)
         out.append(SharedModuleChange(
+            syntax_error=broken,
             path=path,
             handlers=tuple(sorted(users)),
             removed_names=tuple(sorted(old_names - new_names)),
@@ -239,6 +241,16 @@ def _shared_changes(changed: Mapping[str, str], config: Config, loaders: dict[st
             status={"A": "added", "D": "deleted"}.get(changed[path], "modified"),
         ))
     return tuple(out)
+
+
+def _parse_error(analysis: Analysis, path: str, version: tuple[int, int]) -> str:
+    """Why the module does not parse, or "": its names cannot be compared then (the
+    import check reports the syntax error itself, once per importer)."""
+    summary = analysis.summary(path, version)
+    if summary is None or summary.error is None:
+        return ""
+    _, message, line = summary.error
+    return message if f"line {line}" in message else f"{message} (line {line})"
 
 
 def _bound_public(analysis: Analysis, path: str, version: tuple[int, int]) -> frozenset[str]:

@@ -448,9 +448,10 @@ def _same_failure(handler: Handler, static_error: str, dyn: VerifyResult) -> boo
 
 def to_text(outcome: Verification) -> str:
     lines = [f"verify-imports at {outcome.commit[:12]}"]
+    width = max((len(r.handler) for r in outcome.results), default=0)
     for r in outcome.results:
         mark = "ok  " if r.ok else "FAIL"
-        lines.append(f"  {mark} {r.handler:<28} {r.seconds:6.2f}s"
+        lines.append(f"  {mark} {r.handler:<{width}} {r.seconds:6.2f}s"
                      + (f"  {r.error}" if r.error else ""))
         if not r.ok and r.where:
             lines.append(f"       at {r.where}")

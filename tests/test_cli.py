@@ -48,7 +48,8 @@ def test_incident_pr_fails_at_auth_line_3(incident, capsys):
                 if s["path"] == "backend/src/goals_common/__init__.py")
     assert init == {"path": "backend/src/goals_common/__init__.py",
                     "handlers": ["auth", "create_goal", "list_goals"],
-                    "removed_names": [], "added_names": ["GoalQuotaError"]}
+                    "removed_names": [], "added_names": ["GoalQuotaError"],
+                    "syntax_error": None}
 
 
 def test_incident_fix_passes(incident, capsys):
@@ -75,7 +76,7 @@ def test_json_contract_keys(incident, capsys):
     assert handler["source"] == ".github/reviewbot.yml"
     assert set(report["errors"][0]) == {"handler", "path", "line", "kind", "message"}
     assert set(report["shared_modules"][0]) == {"path", "handlers", "removed_names",
-                                                "added_names"}
+                                                "added_names", "syntax_error"}
 
 
 def test_head_defaults_to_the_files_on_disk_and_base_to_default_branch(incident, capsys):

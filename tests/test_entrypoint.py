@@ -17,11 +17,11 @@ AUTH = "backend/handlers/auth/main.py"
 MISSING = "cannot import name 'GoalValidationError' from 'goals_common'"
 
 
-def reviewbot(repo: Path, *args: str, **options) -> subprocess.CompletedProcess:
+def reviewbot(repo: Path, *args: str, env: dict | None = None
+              ) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "reviewbot"
     return subprocess.run([str(exe), *args], cwd=repo, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "REVIEWBOT_OFFLINE": "1"},
-                          **options)
+                          timeout=120, env={**(env or os.environ), "REVIEWBOT_OFFLINE": "1"})
 
 
 def git(repo: Path, *args: str) -> None:
@@ -173,3 +173,83 @@ def test_an_internal_error_is_one_line_unless_debug(clean):
     done = subprocess.run([sys.executable, "-c", code, "--debug", "handlers"], cwd=clean,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" in done.stderr  # asked for it
+
+
+# -- output that reads -------------------------------------------------------------------
+
+LONG = "payments-settlement-reconciliation-nightly-batch-exporter-v2"  # 60 characters
+
+
+def test_a_60_character_handler_name_keeps_the_columns(tmp_path):
+    assert len(LONG) == 60
+    repo = tmp_path / "r"
+    files = {
+        ".github/reviewbot.yml": (
+            "handlers:\n"
+            f"  - {{name: {LONG}, handler: main.handler, root: fn_a, paths: [shared]}}\n"
+            "  - {name: b, handler: app.lambda_handler, root: fn_b, paths: [shared]}\n"),
+        "fn_a/main.py": "import common\n\ndef handler(e, c):\n    return common.X\n",
+        "fn_b/app.py": "import common\n\ndef lambda_handler(e, c):\n    return common.X\n",
+        "shared/common.py": "X = 1\n",
+    }
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "add", ".")
+    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "base")
+    (repo / "shared/common.py").write_text("X = 1\nY = 2\n")  # both handlers affected
+    for args in (["handlers"], ["check"]):
+        done = reviewbot(repo, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        rows = [line for line in done.stdout.splitlines()
+                if "main.handler" in line or "app.lambda_handler" in line]
+        assert len(rows) == 2, done.stdout
+        handler_columns = {row.index("main.handler") if LONG in row
+                           else row.index("app.lambda_handler") for row in rows}
+        assert len(handler_columns) == 1, rows  # the second column lines up
+        assert min(handler_columns) > 60
+        runtime_columns = {row.index("python3.14") for row in rows}
+        assert len(runtime_columns) == 1, rows
+
+
+def test_a_syntax_error_in_a_shared_module_is_one_error_not_every_name_removed(clean):
+    init = clean / "backend/src/goals_common/__init__.py"
+    init.write_text(init.read_text() + "\ndef broken(:\n")
+    done = reviewbot(clean, "check")
+    assert done.returncode == 1
+    assert "removed:" not in done.stdout, done.stdout
+    assert "backend/src/goals_common/__init__.py  (loaded by" in done.stdout
+    assert "    does not parse: invalid syntax (__init__.py, line 7)\n" in done.stdout
+    errors = done.stdout.split("\nErrors\n")[1]
+    assert "__init__.py:7: [create_goal] Syntax error in module 'main': invalid syntax" \
+        in errors
+
+
+def test_a_lazy_imports_failure_is_an_error_headed_and_counted_apart(clean):
+    main = clean / AUTH
+    main.write_text(main.read_text() + "\n\ndef lazy():\n    from goals_common import Nope\n")
+    done = reviewbot(clean, "check")
+    assert done.returncode == 1  # every call of lazy() would fail: still an error
+    verdict = done.stdout.splitlines()[1]
+    assert verdict == ("FAIL 1 import error in 1 Lambda handler: 1 when `lazy()` runs "
+                       "(every call would fail; cold start is fine)"), verdict
+    assert "\nErrors when a function runs\n" in done.stdout
+    _break_auth(clean)  # and one that fails at cold start
+    done = reviewbot(clean, "check")
+    verdict = done.stdout.splitlines()[1]
+    assert verdict.endswith(": 1 fail at cold start, 1 when `lazy()` runs"), verdict
+    cold, called = done.stdout.split("\nErrors at cold start\n")[1].split(
+        "\nErrors when a function runs\n")
+    assert "GoalValidationError" in cold and "Nope" in called
+
+
+def test_demo_says_where_it_wrote_and_removes_it_unless_kept(tmp_path):
+    for args, kept in (([], False), (["--keep"], True)):
+        done = reviewbot(tmp_path, "demo", *args, env={**os.environ, "TMPDIR": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        where = Path(re.search(r"^Wrote the incident repository to (\S+)$", done.stdout,
+                               re.M).group(1))
+        assert where.is_relative_to(tmp_path)
+        assert where.exists() == kept
+        assert ("Removed " in done.stdout) != kept
