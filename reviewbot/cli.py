@@ -99,7 +99,10 @@ def _parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("handlers", help="list the Lambda handlers found in the repository")
     h.add_argument("--repo", default=".")
-    h.add_argument("--ref", help="commit to read (default: the files on disk)")
+    h.add_argument("--head", "--ref", dest="ref",
+                   help="commit to read (default: the files on disk)")
+    h.add_argument("--base", help="where the configuration is read, as `check` reads it "
+                   "(default: the default branch)")
     h.add_argument("--format", choices=("text", "json"), default="text")
 
     v = sub.add_parser("verify-imports", help="import each handler for real, each in a fresh "
@@ -267,13 +270,15 @@ def _apply_fixes(repo: str, report, out) -> None:
 def cmd_handlers(args) -> int:
     from reviewbot.localrun import list_handlers
 
-    found = list_handlers(args.repo, args.ref)
+    found, config = list_handlers(args.repo, args.ref, args.base)
     if args.format == "json":
         from reviewbot.discovery import discover_cli_json
 
-        print(json.dumps({**discover_cli_json(found), "warnings": list(found.warnings)},
-                         indent=2))
+        print(json.dumps({**discover_cli_json(found), "warnings": list(found.warnings),
+                          "config": config.to_json() if config else None}, indent=2))
         return 0
+    if config is not None:
+        print(f"note: {config.summary()}", file=sys.stderr)
     from reviewbot.render import columns
 
     rows = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reviewbot.cache import SummaryCache
 from reviewbot.config import load_config
+from reviewbot.configuse import ConfigUse, config_use
 from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo, tree_changes
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
@@ -65,28 +67,36 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
     if refs.head in (WORKTREE, INDEX):
         base_tree = tree(refs.merge_base)
         head_tree = repo.files(refs.head)
-        return review(base=base_tree, head=head_tree, config=config,
-                      changed=tree_changes(base_tree, head_tree), cache=cache,
-                      check_all=check_all, base_name=refs.merge_base,
-                      head_name=refs.head, installer=installer)
-    if refs.merge_base == refs.head:
+        changed = tree_changes(base_tree, head_tree)
+    elif refs.merge_base == refs.head:
         base_tree = head_tree = tree(refs.head)
-        changed: dict[str, str] = {}
+        changed = {}
     else:
         base_tree = tree(refs.merge_base)
         head_tree, changed = repo.tree_after(base_tree, refs.merge_base, refs.head)
-    return review(base=base_tree, head=head_tree, changed=changed, config=config,
-                  cache=cache, check_all=check_all,
-                  base_name=refs.merge_base, head_name=refs.head, installer=installer)
+    report = review(base=base_tree, head=head_tree, changed=changed, config=config,
+                    cache=cache, check_all=check_all,
+                    base_name=refs.merge_base, head_name=refs.head, installer=installer)
+    return dataclasses.replace(report, config=config_use(tree(refs.base), head_tree,
+                                                         config_path, refs.base))
 
 
-def list_handlers(path: str, ref: str | None = None) -> HandlerSet:
-    """The handlers of a commit, or (no `ref`) of the files on disk."""
+def list_handlers(path: str, ref: str | None = None, base: str | None = None
+                  ) -> tuple[HandlerSet, ConfigUse | None]:
+    """The handlers of a commit, or (no `ref`) of the files on disk, found with the
+    configuration `check` would read: the one at `base` (default: the default branch).
+    With no base to be found, the head's own, and no ConfigUse."""
     repo = GitRepo(path)
     tree = repo.files(repo.resolve(ref) if ref and ref not in (WORKTREE, INDEX)
                       else ref or WORKTREE)
-    return find_handlers(tree, load_config(tree.read(CONFIG_PATH) if CONFIG_PATH in tree
-                                           else None))
+    base = base or repo.default_branch()
+    if base is None:
+        return find_handlers(tree, load_config(tree.read(CONFIG_PATH) if CONFIG_PATH in tree
+                                               else None)), None
+    base_id = repo.resolve(base)
+    base_tree = repo.tree(base_id)
+    config = load_config(base_tree.read(CONFIG_PATH) if CONFIG_PATH in base_tree else None)
+    return find_handlers(tree, config), config_use(base_tree, tree, CONFIG_PATH, base_id)
 
 
 def suggest_fixes(path: str, report: Report) -> list[Suggestion]:

@@ -229,6 +229,9 @@ class Report:
     head: str = ""
     notes: tuple[str, ...] = field(default=())
     unloaded: tuple[str, ...] = ()  # changed Python files that no handler found loads
+    # which configuration was read (a ConfigUse, set by the local adapter; the App's
+    # check run says it in its own way)
+    config: object | None = None
 
     @property
     def unsettled(self) -> tuple[Unresolved, ...]:
@@ -278,4 +281,5 @@ class Report:
             "unresolved": [u.to_json() for u in self.unresolved],
             "nothing_checked": self.nothing_checked,
             "unloaded": list(self.unloaded),
+            "config": self.config.to_json() if self.config is not None else None,
         }

@@ -84,6 +84,8 @@ def to_markdown(report: Report, *, details_url: str | None = None,
     if report.head and heading:
         head += [f"Head {code(report.head[:12])}" + (f" · details in {run}" if details_url
                                                       else ""), ""]
+    if report.config is not None and heading:
+        head += [text(report.config.summary().replace("config: ", "Configuration: ", 1)), ""]
     if report.nothing_checked:
         head += [*settle_markdown(report), ""]
     sections = [  # (name, lines, what replaces it when the comment is too long)
@@ -331,6 +333,9 @@ def to_text(report: Report, *, color: bool = False) -> str:
     out.append(f"{head} {verdict(report)}")
     if report.base or report.head:
         out.append(c("dim", f"base {report.base[:12]}  head {report.head[:12]}"))
+    if report.config is not None:
+        out.append(c("dim" if report.config.head == "same" else "yellow",
+                     report.config.summary()))
     if report.shared_modules:
         out.append("")
         out.append(c("bold", "Changed shared modules"))

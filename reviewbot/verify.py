@@ -353,7 +353,8 @@ def select_handlers(repo_path: str, *, ref: str | None = None, base: str | None 
             notes.append(f"{len(chosen)} of {len(every)} handlers affected by the change")
     else:
         commit = repo.resolve(ref) if ref else WORKTREE  # default: the files on disk
-        found = list_handlers(repo_path, commit)
+        found, _ = list_handlers(repo_path, commit, base=commit if commit not in (
+            WORKTREE, INDEX) else "HEAD")  # the configuration of what is verified
         every = list(found.handlers)
         chosen = every
         for u in found.unresolved:
