@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                         "needs (as far as it takes)")
     c.add_argument("--fix", action="store_true",
                    help="write the suggested __init__.py exports into the working tree "
-                        "(nothing is committed; re-run check after committing)")
+                        "(nothing is committed; run check again to see the result)")
 
     d = sub.add_parser("demo", help="replay the goals_common incident on a built-in example")
     d.add_argument("--dir", help="where to write the example repository (kept; default: a "
