@@ -27,7 +27,8 @@ DEFAULT_CHECKLIST = (
     "Production rollout uses a canary or gradual deployment, with cold-start errors watched",
 )
 
-MAX_CONFIG_BYTES = 256 * 1024
+# A bound against abuse, not a size real files meet: 50,000 handler entries fit.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -198,7 +199,8 @@ def _compose(text: bytes | str, path: str) -> yaml.Node | None:
     UTF-8 or not YAML."""
     if isinstance(text, bytes):
         if len(text) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: file is larger than {MAX_CONFIG_BYTES} bytes")
+            raise ConfigError(f"{path}: file is larger than {MAX_CONFIG_BYTES} bytes "
+                              f"({len(text)} bytes)")
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -100,8 +100,22 @@ def test_errors_name_file_line_and_key(text, message):
 def test_bad_bytes():
     with pytest.raises(ConfigError, match="not valid UTF-8"):
         parse_config(b"handlers: \xff\xfe\n")
-    with pytest.raises(ConfigError, match="larger than"):
-        parse_config(b"#" * (300 * 1024))
+    with pytest.raises(ConfigError, match="larger than 16777216 bytes"):
+        parse_config(b"#" * (16 * 1024 * 1024 + 1))
+
+
+def test_a_4000_handler_config_loads():
+    """The monorepos that most need the check have the biggest files (issue 20: a
+    4,000-handler configuration was refused at the old 256 KiB cap)."""
+    entries = "".join(
+        f"  - name: function-number-{i:05d}\n    handler: app.handler\n"
+        f"    root: services/team-{i % 40:02d}/function-{i:05d}\n"
+        f"    paths: [libs/python/shared]\n" for i in range(4000))
+    raw = f"handlers:\n{entries}".encode()
+    assert len(raw) > 256 * 1024
+    config = parse_config(raw)
+    assert len(config.handlers) == 4000
+    assert config.handlers[-1].root == "services/team-39/function-03999"
 
 
 def test_no_unsafe_yaml():
