@@ -23,6 +23,8 @@ SHALLOW_HINT = ("this is a shallow clone: fetch the history the merge base needs
                 "Actions, `fetch-depth: 0` on actions/checkout)")
 
 
+HASHED_BYTES = 5 * 1024 * 1024  # files on disk up to this size are named by their blob id
+
 # Names of the files that are not a commit, where a commit id may be given.
 WORKTREE = "working tree"  # the files on disk: staged, unstaged and new untracked ones
 INDEX = "index"  # the staged files
@@ -180,7 +182,11 @@ class GitRepo:
             if full.is_symlink() or not full.is_file():
                 blobs.pop(path, None)  # deleted, or no longer a regular file
                 continue
-            blobs[path] = blob_id(full.read_bytes())
+            size = full.stat()
+            # a big file (data, a build output git does not ignore) is not read to be
+            # named: its size and time say when it changed, and no source is that big
+            blobs[path] = blob_id(full.read_bytes()) if size.st_size <= HASHED_BYTES \
+                else f"stat:{size.st_size}:{size.st_mtime_ns}"
             on_disk.add(path)
 
         def read(paths):

@@ -168,3 +168,15 @@ def test_the_index_and_the_working_tree(make_repo):
     assert tree_changes(git.tree(head), work) == {"a.py": "M", "b.py": "A", "c.py": "A",
                                                   "gone.py": "D"}
     assert tree_changes(git.tree(head), index) == {"b.py": "A"}
+
+
+def test_a_big_untracked_file_is_not_read_to_be_named(make_repo):
+    from reviewbot.gitsource import HASHED_BYTES
+
+    repo = make_repo()
+    repo.commit({"a.py": "A = 1\n"})
+    big = repo.path / "data.bin"
+    big.write_bytes(b"\0" * (HASHED_BYTES + 1))
+    work = GitRepo(repo.path).worktree_tree()
+    assert work.blobs["data.bin"].startswith(f"stat:{HASHED_BYTES + 1}:")
+    assert len(work.read("data.bin")) == HASHED_BYTES + 1  # still readable when asked
