@@ -42,10 +42,14 @@ class ConfigUse:
                 "head_changes": list(self.head_changes)}
 
 
-def config_use(base: Tree, head: Tree, path: str, commit: str) -> ConfigUse:
-    """The configuration read at `base` (commit `commit`) and the head's version of it."""
+def config_use(base: Tree, head: Tree, path: str, commit: str,
+               fork: Tree | None = None) -> ConfigUse:
+    """The configuration read at `base` (commit `commit`) and the head's version of it.
+    The head changes the file only if its version differs from the one at `fork` (the
+    merge base): a file the base branch edited since is not the change's doing."""
     found = path in base.blobs
-    if base.blobs.get(path) == head.blobs.get(path):
+    if base.blobs.get(path) == head.blobs.get(path) or (
+            fork is not None and fork.blobs.get(path) == head.blobs.get(path)):
         return ConfigUse(path, commit, found)
     if path not in head.blobs:
         return ConfigUse(path, commit, found, head="deleted")

@@ -77,8 +77,8 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
     report = review(base=base_tree, head=head_tree, changed=changed, config=config,
                     cache=cache, check_all=check_all,
                     base_name=refs.merge_base, head_name=refs.head, installer=installer)
-    return dataclasses.replace(report, config=config_use(tree(refs.base), head_tree,
-                                                         config_path, refs.base))
+    return dataclasses.replace(report, config=config_use(
+        tree(refs.base), head_tree, config_path, refs.base, fork=base_tree))
 
 
 def list_handlers(path: str, ref: str | None = None, base: str | None = None
@@ -93,10 +93,11 @@ def list_handlers(path: str, ref: str | None = None, base: str | None = None
     if base is None:
         return find_handlers(tree, load_config(tree.read(CONFIG_PATH) if CONFIG_PATH in tree
                                                else None)), None
-    base_id = repo.resolve(base)
-    base_tree = repo.tree(base_id)
+    refs = resolve_refs(repo, base, ref or WORKTREE)
+    base_tree = repo.tree(refs.base)
     config = load_config(base_tree.read(CONFIG_PATH) if CONFIG_PATH in base_tree else None)
-    return find_handlers(tree, config), config_use(base_tree, tree, CONFIG_PATH, base_id)
+    return find_handlers(tree, config), config_use(base_tree, tree, CONFIG_PATH, refs.base,
+                                                   fork=repo.tree(refs.merge_base))
 
 
 def suggest_fixes(path: str, report: Report) -> list[Suggestion]:
