@@ -6,7 +6,6 @@ Exit codes: 0 no import error, 1 at least one error, 2 usage, configuration or g
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -216,21 +215,15 @@ def _what_was_checked(head: str, merge_base: str, base: str | None) -> str:
 def cmd_check(args) -> int:
     if args.staged and args.head:
         raise UsageError("--staged checks the index: it cannot be combined with --head")
-    from reviewbot.cache import default_cache_dir
-    from reviewbot.dependencies.sites import OFFLINE_NOTE, default_installer, offline
-    from reviewbot.localrun import check_repo
+    from reviewbot.gitsource import INDEX, WORKTREE
+    from reviewbot.localrun import check_local
+    from reviewbot.model import CONFIG_PATH
     from reviewbot.render import to_github, to_json, to_markdown, to_text
 
-    no_network = args.offline or offline()
-    installer = None if no_network else default_installer(default_cache_dir())
-    from reviewbot.gitsource import INDEX, WORKTREE
-
     head = args.head or (INDEX if args.staged else WORKTREE)
-    report = check_repo(args.repo, args.base, head, check_all=args.all,
-                        installer=installer, deepen=args.deepen,
-                        **({"config_path": args.config} if args.config else {}))
-    if no_network:
-        report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
+    report = check_local(args.repo, args.base, head, offline=args.offline,
+                         check_all=args.all, deepen=args.deepen,
+                         config_path=args.config or CONFIG_PATH)
     if args.format == "json":
         print(to_json(report))
     elif args.format == "github":

@@ -73,20 +73,10 @@ def outputs(report: Report, change: Change) -> str:
 
 
 def run_check(env: Mapping[str, str], change: Change) -> Report:
-    from reviewbot.cache import default_cache_dir
-    from reviewbot.dependencies.sites import OFFLINE_NOTE, default_installer, offline
-    from reviewbot.localrun import check_repo
+    from reviewbot.localrun import check_local
 
-    no_network = offline(env)
-    report = check_repo(env.get("GITHUB_WORKSPACE") or ".", change.base, "HEAD",
-                        installer=None if no_network else default_installer(
-                            default_cache_dir()),
-                        deepen=True, config_path=env.get("INPUT_CONFIG") or CONFIG_PATH)
-    if no_network:
-        import dataclasses
-
-        report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
-    return report
+    return check_local(env.get("GITHUB_WORKSPACE") or ".", change.base, "HEAD", env=env,
+                       deepen=True, config_path=env.get("INPUT_CONFIG") or CONFIG_PATH)
 
 
 async def keep_comment(env: Mapping[str, str], change: Change, markdown: str,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,6 @@ from reviewbot.configuse import ConfigUse, config_use
 from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo, tree_changes
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
-from reviewbot.tree import Tree
 
 if TYPE_CHECKING:  # libcst is imported only when fixes are asked for
     from reviewbot.dependencies.sites import Installer
@@ -55,30 +56,40 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
                            "HEAD" if files else head or "HEAD")
         head = head if files else repo.resolve(head or "HEAD")
     refs = resolve_refs(repo, base, head)
-    trees: dict[str, Tree] = {}  # by commit: the base tip is usually the merge base too
-
-    def tree(commit: str) -> Tree:
-        if commit not in trees:
-            trees[commit] = repo.tree(commit)
-        return trees[commit]
-
     cache = cache or SummaryCache()
-    config = cache.config(tree(refs.base), config_path)
+    config = cache.config(repo.tree(refs.base), config_path)
     if refs.head in (WORKTREE, INDEX):
-        base_tree = tree(refs.merge_base)
+        base_tree = repo.tree(refs.merge_base)
         head_tree = repo.files(refs.head)
         changed = tree_changes(base_tree, head_tree)
     elif refs.merge_base == refs.head:
-        base_tree = head_tree = tree(refs.head)
+        base_tree = head_tree = repo.tree(refs.head)
         changed = {}
     else:
-        base_tree = tree(refs.merge_base)
+        base_tree = repo.tree(refs.merge_base)
         head_tree, changed = repo.tree_after(base_tree, refs.merge_base, refs.head)
     report = review(base=base_tree, head=head_tree, changed=changed, config=config,
                     cache=cache, check_all=check_all,
                     base_name=refs.merge_base, head_name=refs.head, installer=installer)
     return dataclasses.replace(report, config=config_use(
-        tree(refs.base), head_tree, config_path, refs.base, fork=base_tree))
+        repo.tree(refs.base), head_tree, config_path, refs.base, fork=base_tree))
+
+
+def check_local(path: str, base: str | None, head: str | None, *, offline: bool = False,
+                env: Mapping[str, str] = os.environ, **options) -> Report:
+    """check_repo as the command line and the Action run it: the functions' packages read
+    through the default installer under the cache folder, or, offline (asked, or
+    REVIEWBOT_OFFLINE), not at all, which the report's notes then say."""
+    from reviewbot.cache import default_cache_dir
+    from reviewbot.dependencies.sites import OFFLINE_NOTE, default_installer
+    from reviewbot.dependencies.sites import offline as offline_env
+
+    no_network = offline or offline_env(env)
+    report = check_repo(path, base, head, installer=None if no_network else
+                        default_installer(default_cache_dir()), **options)
+    if no_network:
+        report = dataclasses.replace(report, notes=(*report.notes, OFFLINE_NOTE))
+    return report
 
 
 def list_handlers(path: str, ref: str | None = None, base: str | None = None
@@ -87,8 +98,7 @@ def list_handlers(path: str, ref: str | None = None, base: str | None = None
     configuration `check` would read: the one at `base` (default: the default branch).
     With no base to be found, the head's own, and no ConfigUse."""
     repo = GitRepo(path)
-    tree = repo.files(repo.resolve(ref) if ref and ref not in (WORKTREE, INDEX)
-                      else ref or WORKTREE)
+    tree = repo.files(ref or WORKTREE)
     base = base or repo.default_branch()
     if base is None:
         return find_handlers(tree, load_config(tree.read(CONFIG_PATH) if CONFIG_PATH in tree
