@@ -38,6 +38,8 @@ class GitRepo:
                            f"(git clone {self.path} and run it there)")
         top = self._run("rev-parse", "--show-toplevel", check_repo=True).strip()
         self.top = Path(top)
+        self._trees: dict[str, Tree] = {}  # by commit: a change's base is often its fork too
+        self._snapshots: dict[str, Tree] = {}  # the index and the working tree, read once
 
     def _ask(self, *args: str) -> str | None:
         """A query's answer, or None when git refuses it."""
@@ -136,7 +138,13 @@ class GitRepo:
         return None
 
     def tree(self, commit: str) -> Tree:
-        """Every regular file of `commit` (symlinks and submodules are not Lambda code)."""
+        """Every regular file of `commit` (symlinks and submodules are not Lambda code),
+        listed once per commit."""
+        if commit not in self._trees:
+            self._trees[commit] = self._list_tree(commit)
+        return self._trees[commit]
+
+    def _list_tree(self, commit: str) -> Tree:
         out = self._run_bytes("ls-tree", "-r", "-z", "--full-tree", commit)
         blobs: dict[str, str] = {}
         for (mode, kind, oid), path in _listing(out):
@@ -146,12 +154,15 @@ class GitRepo:
                     name=commit)
 
     def files(self, name: str) -> Tree:
-        """The files of a commit, of the index (INDEX) or on disk (WORKTREE)."""
-        if name == WORKTREE:
-            return self.worktree_tree()
-        if name == INDEX:
-            return self.index_tree()
-        return self.tree(name)
+        """The files of a commit (any name git resolves), of the index (INDEX) or on
+        disk (WORKTREE); the last two are read once per GitRepo, so one run sees one
+        version of them."""
+        if name not in (WORKTREE, INDEX):
+            return self.tree(self.resolve(name))
+        if name not in self._snapshots:  # one view of the files for the whole run
+            self._snapshots[name] = (self.worktree_tree() if name == WORKTREE
+                                     else self.index_tree())
+        return self._snapshots[name]
 
     def index_tree(self) -> Tree:
         """The staged files: what `git commit` would record (a pre-commit hook's view)."""
