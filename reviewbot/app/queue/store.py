@@ -17,6 +17,7 @@ a job that meets it is retried by the queue rather than concluded (see runner.py
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from typing import Protocol
@@ -27,9 +28,9 @@ class StoreUnavailable(ConnectionError):
     """The store's backend (Redis or PostgreSQL) could not be reached."""
 
 
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    """The client library's connection errors as `StoreUnavailable`."""
+@functools.cache
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """The installed client libraries' "cannot reach the server" errors (found once)."""
     errors: tuple[type[BaseException], ...] = (OSError,)
     with contextlib.suppress(ImportError):
         import redis.exceptions
@@ -40,11 +41,17 @@ def _unavailable() -> Iterator[None]:
         import psycopg_pool
 
         errors += (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+    return errors
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """The client library's connection errors as `StoreUnavailable`."""
     try:
         yield
     except StoreUnavailable:
         raise
-    except errors as exc:
+    except _connection_errors() as exc:
         raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
 
