@@ -83,8 +83,14 @@ PROJECT = ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setu
 
 def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int = 1,
              commit: bool = True, installed: int = 0,
-             third_party: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
-    """`third_party`: (requirement, module) pairs every handler requires and imports."""
+             third_party: tuple[tuple[str, str], ...] = (),
+             sam: bool = False) -> dict[str, str]:
+    """`third_party`: (requirement, module) pairs every handler requires and imports.
+
+    `sam`: the handlers are functions of SAM templates (`stacks/stack_NN/template.yaml`, at
+    most 100 functions each, as CloudFormation's resource limit keeps real stacks) that
+    share a layer (`layer/python/<pkg>`), found by discovery rather than listed in config.
+    """
     rng = random.Random(seed)
     files: dict[str, str] = {}
     shared_modules = max(modules - handlers * 4, 40)
@@ -92,7 +98,8 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
     per_package = shared_modules // n_packages
     packages = [f"shared_{i:02d}" for i in range(n_packages)]
     exports: dict[str, list[str]] = {}
-    homes = {pkg: f"libs/installed/{pkg}/src/{pkg}" if i < installed else f"libs/python/{pkg}"
+    layer = "layer/python" if sam else "libs/python"
+    homes = {pkg: f"libs/installed/{pkg}/src/{pkg}" if i < installed else f"{layer}/{pkg}"
              for i, pkg in enumerate(packages)}
     for pkg in packages[:installed]:
         files[f"libs/installed/{pkg}/pyproject.toml"] = PROJECT.format(pkg=pkg)
@@ -143,8 +150,12 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
                 + [f"{requirement}\n" for requirement, _ in third_party])
         config += [f"  - name: fn_{hi:03d}", "    handler: main.handler", f"    root: {root}",
                    "    paths: [libs/python]"]
-    config += ["shared:", "  - libs/**"]
-    files[".github/reviewbot.yml"] = "\n".join(config) + "\ndiscover: false\n"
+    if sam:
+        files.update(sam_templates(handlers))
+        config = ["shared:", "  - layer/**"]
+    else:
+        config += ["shared:", "  - libs/**", "discover: false"]
+    files[".github/reviewbot.yml"] = "\n".join(config) + "\n"
     for rel, text in files.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +168,22 @@ def generate(out: Path, *, modules: int = 1500, handlers: int = 300, seed: int =
     return files
 
 
+def sam_templates(handlers: int) -> dict[str, str]:
+    """One template per 100 functions, each declaring the shared layer it attaches."""
+    files = {}
+    for stack in range((handlers + 99) // 100):
+        lines = ["AWSTemplateFormatVersion: '2010-09-09'", "Transform: AWS::Serverless-2016-10-31",
+                 "Globals:", "  Function:", "    Runtime: python3.12", "    Timeout: 10",
+                 "Resources:", "  SharedLayer:", "    Type: AWS::Serverless::LayerVersion",
+                 "    Properties:", "      ContentUri: ../../layer"]
+        for hi in range(stack * 100, min(handlers, stack * 100 + 100)):
+            lines += [f"  Fn{hi:04d}:", "    Type: AWS::Serverless::Function", "    Properties:",
+                      f"      CodeUri: ../../services/svc_{hi // 20:02d}/fn_{hi:03d}",
+                      "      Handler: main.handler", "      Layers: [!Ref SharedLayer]"]
+        files[f"stacks/stack_{stack:02d}/template.yaml"] = "\n".join(lines) + "\n"
+    return files
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
@@ -164,9 +191,11 @@ def main() -> int:
     ap.add_argument("--handlers", type=int, default=300)
     ap.add_argument("--installed", type=int, default=0,
                     help="shared packages that are local projects the handlers install")
+    ap.add_argument("--sam", action="store_true",
+                    help="SAM templates of at most 100 functions sharing a layer")
     args = ap.parse_args()
     files = generate(args.out, modules=args.modules, handlers=args.handlers,
-                     installed=args.installed)
+                     installed=args.installed, sam=args.sam)
     py = [t for p, t in files.items() if p.endswith(".py")]
     print(f"{len(py)} modules, {sum(map(len, py)) / 1e6:.1f} MB, {args.handlers} handlers")
     return 0
