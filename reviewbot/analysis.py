@@ -33,6 +33,7 @@ from reviewbot.package import (
     SiteKey,
     target_label,
 )
+from reviewbot.replay import TraceStore
 from reviewbot.resolve import ExtensionIndex, SearchPath
 from reviewbot.stdlib import stdlib_for
 from reviewbot.summary import ModuleSummary
@@ -172,7 +173,9 @@ class Analysis:
 
     def _check(self, handler: Handler) -> HandlerResult:
         self.prefetch([handler])
-        traces = self._traces.setdefault(handler.python_version, {})
+        traces = self._traces.get(handler.python_version)
+        if traces is None:
+            traces = self._traces[handler.python_version] = TraceStore()
         result = check_handler(handler, self.search(handler), self.cache.provider(self.tree),
                                traces)
         result.warnings.extend(Finding(handler.name, note.path, note.line, "unknown", note.message)

@@ -73,7 +73,7 @@ class HandlerCheck:
         self.handler = handler
         self.search = search
         self.summaries = summaries
-        self.traces = traces if traces is not None else {}
+        self.traces = traces if traces is not None else TraceStore()
         self.log = LoadLog()  # what each load did, for the traces of those recorded
         self.version = handler.python_version
         self.modules: dict[str, ModuleState] = {}
@@ -285,7 +285,7 @@ class HandlerCheck:
         # replays inside a function call too (and the other way round).
         variants = self.traces.get(key, ())
         for trace in variants:
-            if trace.modules[0][1].ref == ref and self.replay(trace):
+            if trace.by_name[dotted].ref == ref and self.replay(trace):
                 return self.modules[dotted]
         marks = self.log.marks()
         self.log.recording.append(Recording(len(self.chain), marks.modules))

@@ -158,7 +158,7 @@ class Trace:
     concerns only its own modules: a replay applies nothing else.
     """
 
-    modules: tuple[tuple[str, ModuleState], ...]  # its modules, in load order
+    first: str  # the module it loads
     findings: tuple[PlainFinding | RecordedFailure, ...]
     reraised: tuple[Reraised, ...]  # each once; a replay only logs them, for failed_into
     edges: dict[str, frozenset[str]]  # importer -> imported (settled deferreds' included)
@@ -174,8 +174,7 @@ class Trace:
     # Its modules that it consulted while they were still running (a cycle): a replay that
     # skips one of them (loaded here, so finished) would not see it half-initialised.
     consulted_running: frozenset[str]
-    names: tuple[str, ...]  # of its modules, in load order
-    by_name: dict[str, ModuleState]
+    by_name: dict[str, ModuleState]  # its modules, in load order
     paths: dict[str, str]  # of its modules that have a file, in load order
     broken: tuple[str, ...]  # its modules that failed, copied on replay: see apply_trace()
     star_importers: tuple[str, ...]  # its modules that ran a star import
@@ -185,10 +184,20 @@ class Trace:
     fits: set = field(default_factory=set, compare=False)
 
 
-# (module, context) -> the loads recorded for it, each replayable where its conditions
-# hold. A load refused in one handler (a module of it already loaded there, or one it
-# consulted not yet) is recorded again as another variant, up to VARIANTS of them.
-TraceStore = dict[tuple[str, int], tuple[Trace, ...]]
+class TraceStore(dict[tuple[str, int], tuple[Trace, ...]]):
+    """(module, context) -> the loads recorded for it, each replayable where its
+    conditions hold. A load refused in one handler (a module of it already loaded there,
+    or one it consulted not yet) is recorded again as another variant, up to VARIANTS.
+
+    A module's edges are the same in nearly every trace that holds it (nested loads are
+    recorded inside each other, and every variant holds its closure): each edge set is
+    kept once, in `edge_sets`, and the traces share it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edge_sets: dict[frozenset[str], frozenset[str]] = {}
+
+
 VARIANTS = 4
 _NONE: frozenset[str] = frozenset()
 
@@ -200,11 +209,11 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
     """The trace of the load that started at `marks` and just finished, or None when it
     saw a module outside it half-initialised (its outcome depends on the order)."""
     log = check.log
-    modules = tuple((name, copy_state(mod) if mod.broken is not None else mod)
-                    for name, mod in log.modules[marks.modules :])
     # (A failed module's reported_guard can still change in this handler, as importing it
     # again reports at a surer level: it is kept as this load left it.)
-    own = {name for name, _ in modules}
+    by_name = {name: copy_state(mod) if mod.broken is not None else mod
+               for name, mod in log.modules[marks.modules :]}
+    own = by_name.keys()
     consulted = tuple(dict.fromkeys(log.refs[marks.refs :]))  # replays repeat them upwards
     outside: list[str] = []
     consulted_running = set()
@@ -217,13 +226,13 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
         else:
             outside.append(name)
     ancestors = tuple(n for n in dict.fromkeys(log.present[marks.present :]) if n not in own)
-    by_name = dict(modules)
     deferred = tuple(d for d in log.deferred[marks.deferred :] if d[0].name in own)
-    edges = {k: v for k, v in edge_map(log.edges[marks.edges :]).items() if k in own}
-    pending = _settle(deferred, by_name, edges)
+    edge_sets = check.traces.edge_sets
+    edges = edge_map(log.edges[marks.edges :], own, edge_sets)
+    pending = _settle(deferred, by_name, edges, edge_sets)
     findings, reraised = _own_findings(log.findings[marks.findings :], own, len(check.chain))
     return Trace(
-        modules,
+        next(iter(by_name)),
         findings,
         reraised,
         edges,
@@ -236,9 +245,8 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
         tuple((n, check.modules[n]) for n in check.star_importers.intersection(outside)),
         ancestors,
         frozenset(consulted_running),
-        tuple(name for name, _ in modules),
         by_name,
-        {name: mod.ref.path for name, mod in modules if mod.ref.path},
+        {name: mod.ref.path for name, mod in by_name.items() if mod.ref.path},
         tuple(name for name, mod in by_name.items() if mod.broken is not None),
         tuple(check.star_importers.intersection(own)),
         any(type(f) is RecordedFailure and f.escapes is not None for f in findings),
@@ -263,7 +271,8 @@ def _top_resolutions(
 
 
 def _settle(deferred: tuple[Deferred, ...], by_name: dict[str, ModuleState],
-            edges: dict[str, frozenset[str]]) -> tuple[Deferred, ...]:
+            edges: dict[str, frozenset[str]],
+            edge_sets: dict[frozenset[str], frozenset[str]]) -> tuple[Deferred, ...]:
     """The deferred imports still to run on a fresh replay; the edges of the others are
     added to `edges`."""
     pending = []
@@ -272,7 +281,8 @@ def _settle(deferred: tuple[Deferred, ...], by_name: dict[str, ModuleState],
         if targets is None:
             pending.append((owner, imp))
         elif targets:
-            edges[owner.name] = edges.get(owner.name, frozenset()) | targets
+            merged = edges.get(owner.name, frozenset()) | targets
+            edges[owner.name] = edge_sets.setdefault(merged, merged)
     return tuple(pending)
 
 
@@ -340,14 +350,23 @@ def settled(
     return frozenset(out)
 
 
-def edge_map(log: list[tuple[str, str | frozenset[str]]]) -> dict[str, frozenset[str]]:
-    merged: dict[str, set[str]] = {}
+def edge_map(log: list[tuple[str, str | frozenset[str]]], own: AbstractSet[str],
+             edge_sets: dict[frozenset[str], frozenset[str]]) -> dict[str, frozenset[str]]:
+    """The edges of the `own` modules in a slice of the log, each set taken from (or
+    added to) `edge_sets`. A module whose edges came whole from a replay keeps that set."""
+    logged: dict[str, list[str | frozenset[str]]] = {}
     for importer, target in log:
-        if isinstance(target, str):
-            merged.setdefault(importer, set()).add(target)
-        else:
-            merged.setdefault(importer, set()).update(target)
-    return {k: frozenset(v) for k, v in merged.items()}
+        if importer in own:
+            logged.setdefault(importer, []).append(target)
+    out = {}
+    for importer, targets in logged.items():
+        if len(targets) == 1 and type(targets[0]) is frozenset:
+            out[importer] = targets[0]  # a replayed trace's: in edge_sets already
+            continue
+        merged = frozenset(t for t in targets if type(t) is str).union(
+            *(t for t in targets if type(t) is not str))
+        out[importer] = edge_sets.setdefault(merged, merged)
+    return out
 
 
 # -- replaying ---------------------------------------------------------------------------
@@ -355,9 +374,9 @@ def edge_map(log: list[tuple[str, str | frozenset[str]]]) -> dict[str, frozenset
 
 def _loaded(trace: Trace, modules: dict[str, ModuleState]) -> AbstractSet[str]:
     """Of the trace's modules, those already loaded here (usually none)."""
-    if modules.keys().isdisjoint(trace.names):
+    if modules.keys().isdisjoint(trace.by_name):
         return _NONE
-    return modules.keys() & trace.names
+    return modules.keys() & trace.by_name.keys()
 
 
 def failed_into(trace: Trace, skipped: AbstractSet[str]) -> bool:
@@ -472,7 +491,7 @@ def _kept_modules(
     # The modules skipped are used as they are here: a load recorded around this one
     # depends on their being loaded, as on any module it consulted.
     if log is not None:
-        log.refs.extend((name, False) for name in trace.names if name in loaded)
+        log.refs.extend((name, False) for name in trace.by_name if name in loaded)
     for name in trace.broken:
         if name in new:
             new[name] = copy_state(new[name])
@@ -501,7 +520,7 @@ def _replay_edges(
     log = check.log.edges
     if fresh:
         # Only the load's own module can have edges already (to its parent package).
-        first = trace.names[0]
+        first = trace.first
         known = edges.get(first)
         edges.update(trace.edges)  # the sets are shared until HandlerCheck.edge adds to one
         if known is not None and first in trace.edges:

@@ -14,6 +14,7 @@ from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
 from reviewbot.importcheck import HandlerCheck, check_handler
 from reviewbot.model import Handler
+from reviewbot.replay import TraceStore
 from reviewbot.tree import Tree
 
 LAYER = {
@@ -156,7 +157,7 @@ def replays(monkeypatch) -> list[tuple[str, str, bool]]:
 
     def spy(self, trace):
         ok = original(self, trace)
-        seen.append((self.handler.name, trace.modules[0][0], ok))
+        seen.append((self.handler.name, trace.first, ok))
         return ok
 
     monkeypatch.setattr(HandlerCheck, "replay", spy)
@@ -200,7 +201,7 @@ def test_a_refused_load_is_recorded_again_as_a_variant(replays):
         ("v_user_only_2", "v_user", False), ("v_user_only_2", "v_user", True)]
     # ... so recorded again there, loading v_base itself, and replayed in the next one
     variants = analysis._traces[(3, 11)][("v_user", 0)]
-    assert [t.names for t in variants] == [("v_user",), ("v_user", "v_base")]
+    assert [tuple(t.by_name) for t in variants] == [("v_user",), ("v_user", "v_base")]
 
 
 def test_a_cyclic_load_is_replayed_in_part_unless_it_skips_a_module_seen_running(replays):
@@ -257,7 +258,7 @@ def test_a_finished_check_is_freed_without_the_cyclic_gc():
     tree, handlers = build()
     cache = SummaryCache(disk=False)
     analysis = Analysis(tree, cache)
-    traces: dict = {}
+    traces = TraceStore()
     gc.collect()
     gc.disable()
     try:
