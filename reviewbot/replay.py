@@ -168,8 +168,11 @@ class Trace:
     pending: tuple[Deferred, ...]
     consulted: tuple[tuple[str, bool], ...]  # (module, was running) for every module read
     top_resolutions: tuple[tuple[str, object], ...]  # top-level names -> what they found
-    consulted_outside: frozenset[str]  # modules loaded before it that it read (were done)
-    star_shapes: tuple[tuple[str, ModuleState], ...]  # of those that ran a star import, as read
+    # Modules loaded before it that it read (were done), and of those the ones that ran a
+    # star import, as read. (Tuples, not a set and pairs: a trace recorded where much is
+    # loaded reads much, and these were a third of the traces' memory.)
+    consulted_outside: tuple[str, ...]
+    star_shapes: tuple[ModuleState, ...]
     ancestors: tuple[str, ...]  # ancestors of its modules that were loaded before it
     # Its modules that it consulted while they were still running (a cycle): a replay that
     # skips one of them (loaded here, so finished) would not see it half-initialised.
@@ -240,9 +243,9 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
         pending,
         consulted,
         _top_resolutions(check, log.tops[marks.tops :], (*outside, *ancestors)),
-        frozenset(outside),
+        tuple(outside),
         # (a finished module's names no longer change: kept as it is, not copied)
-        tuple((n, check.modules[n]) for n in check.star_importers.intersection(outside)),
+        tuple(check.modules[n] for n in check.star_importers.intersection(outside)),
         ancestors,
         frozenset(consulted_running),
         by_name,
@@ -414,12 +417,12 @@ def reusable(trace: Trace, check: HandlerCheck) -> bool:
                    or not unsettled.isdisjoint(loaded)
                    or (not loaded.isdisjoint(trace.broken) and failed_into(trace, loaded))):
         return False
-    if not (
-        modules.keys() >= trace.consulted_outside and unsettled.isdisjoint(trace.consulted_outside)
-    ):
+    outside = trace.consulted_outside
+    if outside and (len(modules.keys() & outside) != len(outside)
+                    or not unsettled.isdisjoint(outside)):
         return False
-    for name, then in trace.star_shapes:  # the names a star import gave them
-        mod = modules[name]
+    for then in trace.star_shapes:  # the names a star import gave them
+        mod = modules[then.name]
         if mod is not then and (mod.extra != then.extra or mod.open_reason != then.open_reason):
             return False
     for name in trace.ancestors:
