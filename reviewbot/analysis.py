@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from reviewbot.cache import SummaryCache
 from reviewbot.checkresult import HandlerResult
+from reviewbot.fileset import PathIndex
 from reviewbot.forkshare import fork_share
 from reviewbot.importcheck import check_handler, gc_paused
 from reviewbot.model import Finding, Handler
@@ -70,7 +71,7 @@ class Analysis:
     _probes: dict = field(default_factory=dict)
     _submodules: dict = field(default_factory=dict)
     _keys: dict[Handler, str] = field(default_factory=dict)
-    _path_index: dict[str, int] | None = None
+    _path_indexes_by_root: dict[str, PathIndex] = field(default_factory=dict)
 
     def package(self, handler: Handler) -> DeploymentPackage:
         """What the build installs into the handler's import roots."""
@@ -166,7 +167,8 @@ class Analysis:
                 result = self._results.get(h)
                 if result is None:
                     result = self._results[h] = self._check(h)
-                    self._store(h, Outcome.of(result, self.tree.blobs, keep=True))
+                    self._store(h, Outcome.of(result, self.tree.blobs, keep=True,
+                                              roots=self._path_indexes(h)))
                 out[h] = result
         self.cache.flush()
         return out
@@ -241,7 +243,7 @@ class Analysis:
         """Take the recorded closures that still hold, in one cache read."""
         found = self.cache.get_results(list(set(keys.values())))
         for h, key in keys.items():
-            closure = valid_closure(h, found.get(key), self.tree.blobs)
+            closure = valid_closure(h, found.get(key), self.tree.blobs, self._path_index)
             if closure is not None:
                 self._closures[h] = closure
 
@@ -253,7 +255,8 @@ class Analysis:
             def run(h: Handler) -> Outcome:
                 result = self._check(h)
                 return Outcome.of(result, self.tree.blobs,
-                                  keep=not result.files.isdisjoint(changed))
+                                  keep=not result.files.isdisjoint(changed),
+                                  roots=self._path_indexes(h))
 
             # A threaded server never forks. In a warm pull request the misses are the
             # handlers that load a changed file, whose graphs are needed here: a child's
@@ -273,12 +276,20 @@ class Analysis:
         self.cache.disk = None  # a SQLite connection must not be used across fork
 
     def _pack(self, outcome: Outcome) -> tuple:
-        if self._path_index is None:
-            self._path_index = {p: i for i, p in enumerate(self._under(""))}
-        return outcome.pack(self._path_index)
+        return outcome.pack()
 
     def _unpack(self, packed: tuple) -> Outcome:
-        return Outcome.unpack(packed, self._under(""))
+        return Outcome.unpack(packed, self._path_index)
+
+    def _path_indexes(self, handler: Handler) -> tuple[PathIndex, ...]:
+        return tuple(map(self._path_index, self.import_roots(handler)))
+
+    def _path_index(self, root: str) -> PathIndex:
+        """The paths under an import root, held once for every handler's closure."""
+        index = self._path_indexes_by_root.get(root)
+        if index is None:
+            index = self._path_indexes_by_root[root] = PathIndex(root, self._under(root))
+        return index
 
     def _prefetch_manifests(self, handlers: Iterable[Handler]) -> None:
         """Read the dependency files in the handlers' roots in one batch (one git call,

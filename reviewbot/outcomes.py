@@ -10,12 +10,12 @@ the same content.
 from __future__ import annotations
 
 import hashlib
-from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reviewbot.checkresult import HandlerResult
+from reviewbot.fileset import FileSet, PathIndex
 from reviewbot.model import Finding, Handler
 
 # The code that decides an outcome: modules and packages of reviewbot.
@@ -60,7 +60,7 @@ class Closure:
     """What a check found, without the import graph: enough to tell whether a change
     reaches a handler, and its findings. Cached across runs (see Analysis.closures)."""
 
-    files: frozenset[str]
+    files: FileSet | frozenset[str]
     errors: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
 
@@ -74,40 +74,38 @@ class Outcome:
     """A check's closure and findings as stored; `result`, with the import graph, only
     when the check ran in this process."""
 
-    # In load order, which is the same in every run over the same files: as stable a
-    # variant key as a sorted order, without sorting hundreds of paths per handler.
-    files: tuple[str, ...]
-    digest: str | None  # of the files' blob ids (None: one is not in the tree)
+    files: FileSet
+    digest: str | None  # of the files' blob ids, in the set's order (None: one is not in the tree)
     errors: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
     result: HandlerResult | None = None
 
     @classmethod
-    def of(cls, result: HandlerResult, blobs: Mapping[str, str], keep: bool) -> Outcome:
-        """`keep`: whether to keep the import graph with it."""
-        files = tuple(dict.fromkeys(result.paths.values()))
+    def of(cls, result: HandlerResult, blobs: Mapping[str, str], keep: bool,
+           roots: Sequence[PathIndex]) -> Outcome:
+        """`keep`: whether to keep the import graph with it; `roots`: the handler's
+        import roots' paths."""
+        files = FileSet.of(result.paths.values(), roots)
         return cls(files, files_digest(blobs, files), tuple(result.errors),
                    tuple(result.warnings), result if keep else None)
 
     def closure(self) -> Closure:
-        return Closure(frozenset(self.files), self.errors, self.warnings)
+        return Closure(self.files, self.errors, self.warnings)
 
     def record(self) -> tuple:
         """The plain tuple the cache stores (findings without their handler's name)."""
         def plain(findings: tuple[Finding, ...]) -> tuple:
             return tuple((f.path, f.line, f.kind, f.message) for f in findings)
-        return self.files, self.digest, plain(self.errors), plain(self.warnings)
+        return self.files.packed(), self.digest, plain(self.errors), plain(self.warnings)
 
-    def pack(self, index: Mapping[str, int]) -> tuple:
-        """The outcome as a forked child sends it: files as indices into the tree's sorted
-        paths (a few bytes each, not a string each)."""
-        files = array("I", [index[f] for f in self.files]).tobytes()
-        return files, self.digest, self.errors, self.warnings
+    def pack(self) -> tuple:
+        """The outcome as a forked child sends it (its files as masks, not strings)."""
+        return self.files.packed(), self.digest, self.errors, self.warnings
 
     @classmethod
-    def unpack(cls, packed: tuple, paths: list[str]) -> Outcome:
+    def unpack(cls, packed: tuple, root: Callable[[str], PathIndex]) -> Outcome:
         files, digest, errors, warnings = packed
-        return cls(tuple(paths[i] for i in array("I", files)), digest, errors, warnings)
+        return cls(FileSet.unpacked(files, root), digest, errors, warnings)
 
 
 def outcome_key(handler: Handler, third_party: Iterable[str],
@@ -143,14 +141,16 @@ def files_digest(blobs: Mapping[str, str], files: Iterable[str]) -> str | None:
 
 
 def valid_closure(handler: Handler, variants: dict[str, tuple] | None,
-                  blobs: Mapping[str, str]) -> Closure | None:
-    """The closure of the stored variant whose files still have their recorded content."""
+                  blobs: Mapping[str, str], root: Callable[[str], PathIndex]) -> Closure | None:
+    """The closure of the stored variant whose files still have their recorded content.
+    `root`: the paths under an import root of the handler, by its name."""
     for record in (variants or {}).values():
         try:
-            files, digest, errors, warnings = record
+            packed, digest, errors, warnings = record
+            files = FileSet.unpacked(packed, root)
             if files_digest(blobs, files) != digest:
                 continue
-            return Closure(frozenset(files),
+            return Closure(files,
                            tuple(Finding(handler.name, *f) for f in errors),
                            tuple(Finding(handler.name, *f) for f in warnings))
         except (TypeError, ValueError):
