@@ -16,7 +16,7 @@ benchmarks/realpackage.py on real packages).
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from reviewbot.modulestate import (
@@ -172,6 +172,7 @@ class Trace:
     # star import, as read. (Tuples, not a set and pairs: a trace recorded where much is
     # loaded reads much, and these were a third of the traces' memory.)
     consulted_outside: tuple[str, ...]
+    star_names: tuple[str, ...]
     star_shapes: tuple[ModuleState, ...]
     ancestors: tuple[str, ...]  # ancestors of its modules that were loaded before it
     # Its modules that it consulted while they were still running (a cycle): a replay that
@@ -182,9 +183,6 @@ class Trace:
     broken: tuple[str, ...]  # its modules that failed, copied on replay: see apply_trace()
     star_importers: tuple[str, ...]  # its modules that ran a star import
     escapes: bool  # some failure leaves the load, to abort its importers
-    # The search paths `top_resolutions` holds for: a top-level resolution never changes
-    # in one search path, so each is compared once.
-    fits: set = field(default_factory=set, compare=False)
 
 
 class TraceStore(dict[tuple[str, int], tuple[Trace, ...]]):
@@ -229,6 +227,7 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
         else:
             outside.append(name)
     ancestors = tuple(n for n in dict.fromkeys(log.present[marks.present :]) if n not in own)
+    star_names = tuple(check.star_importers.intersection(outside))
     deferred = tuple(d for d in log.deferred[marks.deferred :] if d[0].name in own)
     edge_sets = check.traces.edge_sets
     edges = edge_map(log.edges[marks.edges :], own, edge_sets)
@@ -244,8 +243,9 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
         consulted,
         _top_resolutions(check, log.tops[marks.tops :], (*outside, *ancestors)),
         tuple(outside),
+        star_names,
         # (a finished module's names no longer change: kept as it is, not copied)
-        tuple(check.modules[n] for n in check.star_importers.intersection(outside)),
+        tuple(map(check.modules.__getitem__, star_names)),
         ancestors,
         frozenset(consulted_running),
         by_name,
@@ -253,7 +253,6 @@ def record_trace(check: HandlerCheck, marks: Marks) -> Trace | None:
         tuple(name for name, mod in by_name.items() if mod.broken is not None),
         tuple(check.star_importers.intersection(own)),
         any(type(f) is RecordedFailure and f.escapes is not None for f in findings),
-        {check.search},
     )
 
 
@@ -418,11 +417,11 @@ def reusable(trace: Trace, check: HandlerCheck) -> bool:
                    or (not loaded.isdisjoint(trace.broken) and failed_into(trace, loaded))):
         return False
     outside = trace.consulted_outside
-    if outside and (len(modules.keys() & outside) != len(outside)
-                    or not unsettled.isdisjoint(outside)):
+    if outside and not (all(map(modules.__contains__, outside))
+                        and unsettled.isdisjoint(outside)):
         return False
-    for then in trace.star_shapes:  # the names a star import gave them
-        mod = modules[then.name]
+    for name, then in zip(trace.star_names, trace.star_shapes, strict=True):  # star imports
+        mod = modules[name]
         if mod is not then and (mod.extra != then.extra or mod.open_reason != then.open_reason):
             return False
     for name in trace.ancestors:
@@ -431,11 +430,16 @@ def reusable(trace: Trace, check: HandlerCheck) -> bool:
             return False
         if present.status == RUNNING and trace.escapes:
             return False
-    if check.search not in trace.fits:
+    # A top-level resolution never changes in one search path: each (name, resolution)
+    # is compared once per search path, and a trace's all at once where all were.
+    agreed = check.search.agreed
+    if not agreed.issuperset(trace.top_resolutions):
         find = check.search.find
-        if any(find(name) != ref for name, ref in trace.top_resolutions):
-            return False
-        trace.fits.add(check.search)
+        for pair in trace.top_resolutions:
+            if pair not in agreed:
+                if find(pair[0]) != pair[1]:
+                    return False
+                agreed.add(pair)
     return True
 
 

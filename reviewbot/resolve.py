@@ -107,6 +107,9 @@ class SearchPath:
         # (not on the roots): shared the same way, so each handler does not search again.
         self._submodules: dict = submodules if submodules is not None else {}
         self._cache: dict[str, ModuleRef | NotFound] = {}
+        # (top-level name, resolution) pairs recorded elsewhere that this path resolves the
+        # same (see replay.reusable)
+        self.agreed: set[tuple[str, ModuleRef | NotFound]] = set()
 
     def _probe(self, folder: str, name: str) -> tuple | str | None:
         """One folder's answer: (kind, path, is_package, search) for a regular module, the
