@@ -16,6 +16,7 @@ from reviewbot.checkresult import HandlerResult
 from reviewbot.fileset import PathIndex
 from reviewbot.forkshare import fork_share
 from reviewbot.importcheck import check_handler, gc_paused
+from reviewbot.memory import MemoryBudget
 from reviewbot.model import Finding, Handler
 from reviewbot.outcomes import (
     Closure,
@@ -60,6 +61,7 @@ class Analysis:
     # a function with requirements but no site here keeps the names-only rules
     sites: Mapping[SiteKey, Site] = field(default_factory=dict)
     packages: Packages | None = None  # shared with the installer, which read them first
+    memory: MemoryBudget = field(default_factory=MemoryBudget)  # asked before each check
     _search: dict[tuple, SearchPath] = field(default_factory=dict)
     _results: dict[Handler, HandlerResult] = field(default_factory=dict)
     _closures: dict[Handler, Closure] = field(default_factory=dict)
@@ -166,6 +168,7 @@ class Analysis:
             for h in handlers:
                 result = self._results.get(h)
                 if result is None:
+                    self.memory.check(f"checking {h.name}")
                     result = self._results[h] = self._check(h)
                     self._store(h, Outcome.of(result, self.tree.blobs, keep=True,
                                               roots=self._path_indexes(h)))
@@ -253,6 +256,7 @@ class Analysis:
             # Keep the import graph only for handlers that load a changed file (their
             # chain; when the check ran in the forked child, `check` runs it again).
             def run(h: Handler) -> Outcome:
+                self.memory.check(f"checking {h.name}")
                 result = self._check(h)
                 return Outcome.of(result, self.tree.blobs,
                                   keep=not result.files.isdisjoint(changed),

@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--fix", action="store_true",
                    help="write the suggested __init__.py exports into the working tree "
                         "(nothing is committed; run check again to see the result)")
+    c.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="stop with an error (exit 2) rather than grow past this resident "
+                        "memory, such as 1536M or 2G (also REVIEWBOT_MAX_MEMORY; default: "
+                        "no limit)")
 
     d = sub.add_parser("demo", help="replay the goals_common incident on a built-in example")
     d.add_argument("--dir", help="where to write the example repository (kept; default: a "
@@ -184,10 +188,11 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         gc.disable()
     from reviewbot.config import ConfigError
     from reviewbot.gitsource import GitError
+    from reviewbot.memory import MemoryLimitExceeded
 
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, GitError, UsageError) as exc:
+    except (ConfigError, GitError, UsageError, MemoryLimitExceeded) as exc:
         print(f"reviewbot: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
@@ -199,6 +204,24 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
               f"it again with --debug for the traceback, and please report it",
               file=sys.stderr)
         return 2
+
+
+def _size(text: str) -> int:
+    from reviewbot.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _env_budget():
+    from reviewbot.memory import ENV, MemoryBudget
+
+    try:
+        return MemoryBudget.from_env()
+    except ValueError as exc:
+        raise UsageError(f"{ENV}: {exc}") from None
 
 
 def _what_was_checked(head: str, merge_base: str, base: str | None) -> str:
@@ -217,13 +240,15 @@ def cmd_check(args) -> int:
         raise UsageError("--staged checks the index: it cannot be combined with --head")
     from reviewbot.gitsource import INDEX, WORKTREE
     from reviewbot.localrun import check_local
+    from reviewbot.memory import MemoryBudget
     from reviewbot.model import CONFIG_PATH
     from reviewbot.render import to_github, to_json, to_markdown, to_text
 
     head = args.head or (INDEX if args.staged else WORKTREE)
+    memory = MemoryBudget(args.max_memory) if args.max_memory else _env_budget()
     report = check_local(args.repo, args.base, head, offline=args.offline,
                          check_all=args.all, deepen=args.deepen,
-                         config_path=args.config or CONFIG_PATH)
+                         config_path=args.config or CONFIG_PATH, memory=memory)
     if args.format == "json":
         print(to_json(report))
     elif args.format == "github":

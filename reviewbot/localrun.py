@@ -12,6 +12,7 @@ from reviewbot.cache import SummaryCache
 from reviewbot.config import load_config
 from reviewbot.configuse import ConfigUse, config_use
 from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo, tree_changes
+from reviewbot.memory import MemoryBudget
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
 
@@ -44,7 +45,7 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
 def check_repo(path: str, base: str | None = None, head: str | None = None, *,
                check_all: bool = False, cache: SummaryCache | None = None,
                installer: Installer | None = None, deepen: bool = False,
-               config_path: str = CONFIG_PATH) -> Report:
+               config_path: str = CONFIG_PATH, memory: MemoryBudget | None = None) -> Report:
     """Review `head` (a commit, or WORKTREE: the files on disk, or INDEX: the staged
     ones; default HEAD) against its merge base with `base` (default: the default
     branch), reading the functions' third-party packages through `installer` when given.
@@ -70,7 +71,8 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         head_tree, changed = repo.tree_after(base_tree, refs.merge_base, refs.head)
     report = review(base=base_tree, head=head_tree, changed=changed, config=config,
                     cache=cache, check_all=check_all,
-                    base_name=refs.merge_base, head_name=refs.head, installer=installer)
+                    base_name=refs.merge_base, head_name=refs.head, installer=installer,
+                    memory=memory)
     return dataclasses.replace(report, config=config_use(
         repo.tree(refs.base), head_tree, config_path, refs.base, fork=base_tree))
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from reviewbot.analysis import Analysis
 from reviewbot.cache import SummaryCache
 from reviewbot.config import Config
+from reviewbot.memory import MemoryBudget
 from reviewbot.model import (
     Handler,
     HandlerStatus,
@@ -77,9 +78,11 @@ def review(
     base_name: str = "",
     head_name: str = "",
     installer: Installer | None = None,
+    memory: MemoryBudget | None = None,
 ) -> Report:
     """Review the change from `base` (the merge base) to `head`. With an `installer`, the
-    functions' third-party packages are resolved and read (see reviewbot.dependencies)."""
+    functions' third-party packages are resolved and read (see reviewbot.dependencies).
+    With a `memory` budget, the checks stop with MemoryLimitExceeded at its limit."""
     head_set = head_handlers or find_handlers(head, config)
     base_set = base_handlers or _base_handlers(base, config, changed, head_set)
     base_by_name = {h.name: h for h in base_set.handlers}
@@ -93,8 +96,9 @@ def review(
         base, base_sites = placed_base.tree, placed_base.sites
         head, head_sites = placed_head.tree, placed_head.sites
         notes = tuple(dict.fromkeys((*placed_base.notes, *placed_head.notes)))
-    before = Analysis(base, cache, config.third_party, base_sites, base_packages)
-    after = Analysis(head, cache, config.third_party, head_sites, head_packages)
+    memory = memory or MemoryBudget()
+    before = Analysis(base, cache, config.third_party, base_sites, base_packages, memory)
+    after = Analysis(head, cache, config.third_party, head_sites, head_packages, memory)
     head_closures = after.closures(list(head_set.handlers), changed_paths)
     base_closures = _base_closures(before, after, head_set.handlers, base_by_name,
                                    changed_paths)

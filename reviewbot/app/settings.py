@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from reviewbot.memory import ENV as MEMORY_ENV
+from reviewbot.memory import MemoryBudget
+
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_PORT = 8000
 
@@ -40,6 +43,9 @@ class Settings:
     write_gap: float = 1.0  # seconds between GitHub writes per installation
     # `reviewbot worker`'s /healthz, /readyz and /metrics (0: none; `from_env`: 8001)
     worker_port: int = 0
+    # Resident bytes a worker process may reach in an analysis (REVIEWBOT_MAX_MEMORY);
+    # a job that would pass it fails its check run with that message. None: no limit.
+    max_memory: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +89,11 @@ class Settings:
         sweep = _int(env, "REVIEWBOT_SWEEP_INTERVAL", 10, 1, 3600, problems)
         reconcile = _int(env, "REVIEWBOT_RECONCILE_INTERVAL", 300, 0, 86400, problems)
         write_gap = _float(env, "REVIEWBOT_WRITE_GAP", 1.0, 0.0, 60.0, problems)
+        try:
+            max_memory = MemoryBudget.from_env(env).limit
+        except ValueError as exc:
+            problems.append(f"{MEMORY_ENV}: {exc}")
+            max_memory = None
 
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
@@ -90,7 +101,7 @@ class Settings:
                    api_url=api_url, port=port, workers=workers, bot_login=bot_login,
                    queue_url=queue_url, queue_name=queue_name, heartbeat=heartbeat,
                    sweep_interval=sweep, reconcile_interval=float(reconcile),
-                   write_gap=write_gap, worker_port=worker_port)
+                   write_gap=write_gap, worker_port=worker_port, max_memory=max_memory)
 
     @property
     def distributed(self) -> bool:

@@ -109,11 +109,12 @@ async def make_server(standin, keypair):
     started = []
 
     async def make(policy: RetryPolicy = FAST, *, serve_options: dict | None = None,
-                   **runner_options) -> Server:
-        """`serve_options` go to the aiohttp runner, `runner_options` to the job runner."""
+                   settings_options: dict | None = None, **runner_options) -> Server:
+        """`serve_options` go to the aiohttp runner, `settings_options` to Settings,
+        `runner_options` to the job runner."""
         settings = Settings(app_id=str(APP_ID), private_key=keypair[0],
                             webhook_secret=secrets.token_hex(16).encode(),
-                            api_url=standin.base_url, workers=2)
+                            api_url=standin.base_url, workers=2, **(settings_options or {}))
         runner_options.setdefault("disk_cache", False)
         app_runner, url = await start_app(settings, policy=policy,
                                           runner_options=runner_options,

@@ -40,6 +40,7 @@ from reviewbot.app.queue.store import StoreUnavailable
 from reviewbot.cache import SummaryCache, default_cache_dir
 from reviewbot.config import Config, ConfigError, lenient_check_name, load_config
 from reviewbot.dependencies.sites import Installer, default_installer, offline
+from reviewbot.memory import MemoryBudget, MemoryLimitExceeded, give_back
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.render import has_checklist, to_markdown
 from reviewbot.review import review
@@ -79,7 +80,7 @@ class _Context:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, GitHubUnavailable | RateLimited | ContentError):
+    if isinstance(exc, GitHubUnavailable | RateLimited | ContentError | MemoryLimitExceeded):
         return str(exc)
     status = getattr(exc, "status_code", None)
     if status is not None:
@@ -181,11 +182,15 @@ class Runner:
             raise
         except Exception as exc:
             log.warning("job failed", exc_info=not isinstance(
-                exc, GitHubUnavailable | RateLimited | ContentError | TimeoutError),
-                extra={**extra, "error": _reason(exc)})
+                exc, GitHubUnavailable | RateLimited | ContentError | TimeoutError
+                | MemoryLimitExceeded), extra={**extra, "error": _reason(exc)})
             outcome = "failed"
+            if isinstance(exc, MemoryLimitExceeded):
+                outcome = "memory_limit"
             await self._fail(ctx, _reason(exc))
         finally:
+            if outcome == "memory_limit":  # the analysis is gone: return its memory
+                give_back()
             took = time.monotonic() - started
             self.metrics.inc("reviewbot_jobs_total", {"kind": job.event, "outcome": outcome})
             self.metrics.observe("reviewbot_job_duration_seconds",
@@ -383,7 +388,8 @@ class Runner:
                 self._installer = default_installer(default_cache_dir())
         return review(base=ctx.base_tree, head=ctx.head_tree, changed=ctx.changed,
                       config=ctx.config, cache=self._summaries, base_name=ctx.merge_base,
-                      head_name=ctx.job.head_sha, installer=self._installer)
+                      head_name=ctx.job.head_sha, installer=self._installer,
+                      memory=MemoryBudget(self.settings.max_memory))
 
     async def _publish_suggestions(self, ctx: _Context) -> tuple[str, str]:
         """The suggestions as a review where they fit the diff; (the rest, as text for

@@ -203,6 +203,23 @@ async def test_github_down_completes_the_run_as_failure_with_rerun(server, incid
     assert gh.comments(INCIDENT_REPO, INCIDENT_PR) == []
 
 
+async def test_a_job_over_the_memory_limit_fails_its_run_with_the_reason(make_server,
+                                                                       incident, monkeypatch):
+    """REVIEWBOT_MAX_MEMORY: the analysis stops at the limit and the run says so, rather
+    than the worker being killed with the run left in progress."""
+    monkeypatch.setattr("reviewbot.memory.resident", lambda: 3 << 30)  # a large monorepo
+    server = await make_server(settings_options={"max_memory": 64 << 20})
+    gh = server.gh
+    await server.send("pull_request", pr_event(gh, "opened"))
+    run = _only(gh.runs(INCIDENT_REPO, incident["pr"]))
+    assert (run["status"], run["conclusion"]) == ("completed", "failure")
+    assert "could not finish" in run["output"]["title"]
+    summary = run["output"]["summary"]
+    assert "stopped at its memory limit" in summary and "64 MiB" in summary
+    assert "REVIEWBOT_MAX_MEMORY" in summary
+    assert gh.comments(INCIDENT_REPO, INCIDENT_PR) == []
+
+
 async def test_config_is_read_from_the_base_branch(server, standin):
     gh = standin
     gh.create_repo("acme/svc")

@@ -42,6 +42,8 @@ def test_valid_settings_and_defaults(keypair, tmp_path):
                                GITHUB_PRIVATE_KEY_PATH=str(path), PORT="9000",
                                GITHUB_API_URL="https://ghe.example/api/v3/"))
     assert (s.port, s.api_url) == (9000, "https://ghe.example/api/v3")
+    assert s.max_memory is None
+    assert Settings.from_env(_env(keypair, REVIEWBOT_MAX_MEMORY="3G")).max_memory == 3 << 30
     one_line = keypair[0].replace("\n", "\\n")
     assert Settings.from_env(_env(keypair, GITHUB_PRIVATE_KEY=one_line)).private_key == \
         keypair[0]
@@ -59,6 +61,7 @@ def test_valid_settings_and_defaults(keypair, tmp_path):
     ({"PORT": "http"}, "PORT must be a whole number"),
     ({"PORT": "70000"}, "PORT must be between"),
     ({"GITHUB_API_URL": "api.github.com"}, "GITHUB_API_URL must be an http(s) URL"),
+    ({"REVIEWBOT_MAX_MEMORY": "lots"}, "REVIEWBOT_MAX_MEMORY: 'lots' is not a size"),
 ])
 def test_bad_settings_are_named(keypair, change, needle):
     with pytest.raises(SettingsError) as info:
