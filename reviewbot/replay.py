@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_
 from typing import TYPE_CHECKING, NamedTuple
 
 from reviewbot.modulestate import (
@@ -376,9 +378,10 @@ def edge_map(log: list[tuple[str, str | frozenset[str]]], own: AbstractSet[str],
 
 def _loaded(trace: Trace, modules: dict[str, ModuleState]) -> AbstractSet[str]:
     """Of the trace's modules, those already loaded here (usually none)."""
-    if modules.keys().isdisjoint(trace.by_name):
+    names = trace.by_name.keys()  # (a view: the smaller side is the one walked)
+    if modules.keys().isdisjoint(names):
         return _NONE
-    return modules.keys() & trace.by_name.keys()
+    return modules.keys() & names
 
 
 def failed_into(trace: Trace, skipped: AbstractSet[str]) -> bool:
@@ -420,10 +423,13 @@ def reusable(trace: Trace, check: HandlerCheck) -> bool:
     if outside and not (all(map(modules.__contains__, outside))
                         and unsettled.isdisjoint(outside)):
         return False
-    for name, then in zip(trace.star_names, trace.star_shapes, strict=True):  # star imports
-        mod = modules[name]
-        if mod is not then and (mod.extra != then.extra or mod.open_reason != then.open_reason):
-            return False
+    shapes = trace.star_shapes
+    if shapes and not all(map(is_, map(modules.__getitem__, trace.star_names), shapes)):
+        for name, then in zip(trace.star_names, shapes, strict=True):  # what a star import gave
+            mod = modules[name]
+            if mod is not then and (mod.extra != then.extra
+                                    or mod.open_reason != then.open_reason):
+                return False
     for name in trace.ancestors:
         present = modules.get(name)
         if present is None or present.status == FAILED or present.broken is not None:
@@ -455,10 +461,9 @@ def apply_trace(trace: Trace, check: HandlerCheck) -> None:
     shared = not trace.broken and fresh  # every recorded module object, as it is
     new = trace.by_name if shared else _kept_modules(trace, loaded, log if logging else None)
     check.modules.update(new)
-    if fresh:
-        check.paths.update(trace.paths)
-    else:
-        check.paths.update((n, p) for n, p in trace.paths.items() if n in new)
+    # (a module of the trace loaded here already has the same file here: its top-level
+    # package resolves the same, see reusable)
+    check.paths.update(trace.paths)
     if logging:
         log.modules.extend(new.items())
         log.findings.extend(
@@ -498,7 +503,7 @@ def _kept_modules(
     # The modules skipped are used as they are here: a load recorded around this one
     # depends on their being loaded, as on any module it consulted.
     if log is not None:
-        log.refs.extend((name, False) for name in trace.by_name if name in loaded)
+        log.refs.extend(zip(loaded, repeat(False)))
     for name in trace.broken:
         if name in new:
             new[name] = copy_state(new[name])
@@ -535,9 +540,10 @@ def _replay_edges(
         if logging:
             log.extend(trace.edges.items())
         return
-    for importer, targets in trace.edges.items():
-        if importer in new:
-            known = edges.get(importer)
-            edges[importer] = targets if known is None else known | targets
-            if logging:
-                log.append((importer, targets))
+    mine = trace.edges
+    for importer in new.keys() & mine.keys():  # the edges of the modules it adds
+        targets = mine[importer]
+        known = edges.get(importer)
+        edges[importer] = targets if known is None else known | targets
+        if logging:
+            log.append((importer, targets))
