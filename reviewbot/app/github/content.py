@@ -34,10 +34,12 @@ from reviewbot.tree import Tree, blob_id
 
 log = logging.getLogger("reviewbot.content")
 
+# Bounds against abuse, not sizes a real repository meets (docs/github-app.md, "Size
+# bounds"): the files a 50,000-module monorepo's check reads are about 330 MB.
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_TARBALL_BYTES = 300 * 1024 * 1024  # compressed download
-MAX_EXTRACT_BYTES = 400 * 1024 * 1024  # extracted files kept, in total
-MAX_JOB_FETCH_BYTES = 400 * 1024 * 1024
+MAX_TARBALL_BYTES = 1024 * 1024 * 1024  # compressed download
+MAX_EXTRACT_BYTES = 1024 * 1024 * 1024  # extracted files kept, in total
+MAX_JOB_FETCH_BYTES = 1024 * 1024 * 1024
 TARBALL_THRESHOLD = 40  # more missing blobs than this: one tarball instead
 BLOB_CONCURRENCY = 8
 
