@@ -297,6 +297,7 @@ class HandlerCheck:
             trace = record_trace(self, marks)
             if trace is not None:
                 self.traces[key] = (*variants, trace)
+                self.log.compact(marks, trace)
         return mod
 
     def load_again(self, mod: ModuleState, importer: str | None) -> ModuleState:
@@ -580,10 +581,9 @@ class HandlerCheck:
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Checks leave no reference cycles behind (their garbage goes by refcount), so the
-    cyclic GC has nothing to find while they run; paused, it does not walk the growing
-    store of traces again and again (a fifth of the time on botocore + moto). Callers
-    that check many handlers pause it around the whole batch."""
+    """Checks leave no reference cycles (their garbage goes by refcount): paused, the
+    cyclic GC does not walk the growing store of traces again and again while they run.
+    Callers that check many handlers pause it around the whole batch."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -146,6 +146,16 @@ class LoadLog:
                 break
             rec.tainted = True
 
+    def compact(self, marks: Marks, trace: Trace) -> None:
+        """A load just recorded as `trace`: its slices of the edges and refs become the
+        trace's own merged ones, which is what every load recorded around it would make
+        of them (its edges are its modules', its refs deduplicated in order), so those
+        do not merge the same entries again at every level of nesting."""
+        del self.edges[marks.edges :]
+        self.edges.extend(trace.edges.items())
+        del self.refs[marks.refs :]
+        self.refs.extend(trace.consulted)
+
     def taint_all(self) -> None:
         for rec in self.recording:
             rec.tainted = True
