@@ -32,8 +32,8 @@ class MemoryLimitExceeded(Exception):
         self.limit, self.used, self.during = limit, used, during
         super().__init__(
             f"the check stopped at its memory limit: {mib(used)} resident, over "
-            f"the {mib(limit)} allowed ({ENV} or --max-memory), while {during}. "
-            f"Raise the limit, or check fewer handlers at a time")
+            f"the {mib(limit)} allowed ({ENV} or --max-memory), while {during}; "
+            f"raise the limit (docs/performance.md, \"Size\", has what large monorepos need)")
 
 
 def mib(size: int) -> str:
