@@ -112,7 +112,7 @@ def floor_of(repo: Path) -> tuple[int, float]:
     return len(sources), time.perf_counter() - t0
 
 
-def make_pr(repo: Path, modules: int) -> None:
+def make_pr(repo: Path) -> None:
     """A branch `pr` that adds a function to one module in the middle of the layer."""
     packages = sorted((repo / "layer/python").iterdir())
     target = sorted(packages[len(packages) // 2].glob("mod_*.py"))[1]
@@ -129,7 +129,7 @@ def measure(modules: int, work: Path) -> Row:
     handlers = max(modules // 10, 1)
     generate(repo, modules=modules, handlers=handlers, sam=True)
     n, floor = floor_of(repo)
-    make_pr(repo, modules)
+    make_pr(repo)
     env = {**os.environ, "REVIEWBOT_CACHE_DIR": str(work / f"cache-{modules}")}
     reviewbot = [sys.executable, "-m", "reviewbot", "check"]
     cold, cold_rss, _ = run_measured([*reviewbot, "--all", "--head", "main"], repo, env)
