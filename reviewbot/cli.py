@@ -238,7 +238,7 @@ def _what_was_checked(head: str, merge_base: str, base: str | None) -> str:
 def cmd_check(args) -> int:
     if args.staged and args.head:
         raise UsageError("--staged checks the index: it cannot be combined with --head")
-    from reviewbot.gitsource import INDEX, WORKTREE
+    from reviewbot.gitsource import INDEX, WORKTREE, GitRepo
     from reviewbot.localrun import check_local
     from reviewbot.memory import MemoryBudget
     from reviewbot.model import CONFIG_PATH
@@ -246,7 +246,8 @@ def cmd_check(args) -> int:
 
     head = args.head or (INDEX if args.staged else WORKTREE)
     memory = MemoryBudget(args.max_memory) if args.max_memory else _env_budget()
-    report = check_local(args.repo, args.base, head, offline=args.offline,
+    repo = GitRepo(args.repo)  # one for the check and its fixes: files read once
+    report = check_local(repo, args.base, head, offline=args.offline,
                          check_all=args.all, deepen=args.deepen,
                          config_path=args.config or CONFIG_PATH, memory=memory)
     if args.format == "json":
@@ -263,11 +264,11 @@ def cmd_check(args) -> int:
         print(_what_was_checked(report.head, report.base, args.base))
         print(to_text(report, color=sys.stdout.isatty()), end="")
     if getattr(args, "fix", False):
-        _apply_fixes(args.repo, report, sys.stdout if args.format == "text" else sys.stderr)
+        _apply_fixes(repo, report, sys.stdout if args.format == "text" else sys.stderr)
     return EXIT_CODES[report.conclusion]
 
 
-def _apply_fixes(repo: str, report, out) -> None:
+def _apply_fixes(repo, report, out) -> None:
     from reviewbot.localrun import apply_fixes, suggest_fixes
 
     suggestions = suggest_fixes(repo, report)

@@ -30,6 +30,11 @@ WORKTREE = "working tree"  # the files on disk: staged, unstaged and new untrack
 INDEX = "index"  # the staged files
 
 
+def uncommitted(name: str | None) -> bool:
+    """Whether `name` is WORKTREE or INDEX: files of the checkout rather than a commit."""
+    return name in (WORKTREE, INDEX)
+
+
 class GitRepo:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -157,7 +162,7 @@ class GitRepo:
         """The files of a commit (any name git resolves), of the index (INDEX) or on
         disk (WORKTREE); the last two are read once per GitRepo, so one run sees one
         version of them."""
-        if name not in (WORKTREE, INDEX):
+        if not uncommitted(name):
             return self.tree(self.resolve(name))
         if name not in self._snapshots:  # one view of the files for the whole run
             self._snapshots[name] = (self.worktree_tree() if name == WORKTREE

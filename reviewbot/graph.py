@@ -81,7 +81,7 @@ def build_graph(repo_path: str, *, ref: str | None = None, base: str | None = No
     if diff:
         refs = resolve_refs(repo, base, head or WORKTREE)
         config = cache.config(repo.tree(refs.base))  # check_repo reuses it
-        report = check_repo(repo_path, base, head or WORKTREE, cache=cache)
+        report = check_repo(repo, base, head or WORKTREE, cache=cache)
         commit = report.head
         handlers = tuple(s.handler for s in report.handlers)
         changed = set(report.changed_files)

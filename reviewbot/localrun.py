@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from reviewbot.cache import SummaryCache
 from reviewbot.config import load_config
 from reviewbot.configuse import ConfigUse, config_use
-from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo, tree_changes
+from reviewbot.gitsource import (
+    WORKTREE,
+    GitError,
+    GitRepo,
+    tree_changes,
+    uncommitted,
+)
 from reviewbot.memory import MemoryBudget
 from reviewbot.model import CONFIG_PATH, Report
 from reviewbot.review import HandlerSet, find_handlers, review
@@ -28,10 +34,16 @@ class Refs:
     head: str
 
 
+def open_repo(path: str | GitRepo) -> GitRepo:
+    """The repository at `path`, or `path` itself when it is one: a caller that has one
+    passes it, so its trees and files on disk are read once (GitRepo keeps them)."""
+    return path if isinstance(path, GitRepo) else GitRepo(path)
+
+
 def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
     """The commits of a change; a head of WORKTREE or INDEX stays that name, and the merge
     base is then HEAD's."""
-    files = head in (WORKTREE, INDEX)
+    files = uncommitted(head)
     head_id = repo.resolve("HEAD" if files else head or "HEAD")
     if base is None:
         base = repo.default_branch()
@@ -42,7 +54,7 @@ def resolve_refs(repo: GitRepo, base: str | None, head: str | None) -> Refs:
     return Refs(base_id, repo.merge_base(base_id, head_id), head if files else head_id)
 
 
-def check_repo(path: str, base: str | None = None, head: str | None = None, *,
+def check_repo(path: str | GitRepo, base: str | None = None, head: str | None = None, *,
                check_all: bool = False, cache: SummaryCache | None = None,
                installer: Installer | None = None, deepen: bool = False,
                config_path: str = CONFIG_PATH, memory: MemoryBudget | None = None) -> Report:
@@ -50,16 +62,16 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
     ones; default HEAD) against its merge base with `base` (default: the default
     branch), reading the functions' third-party packages through `installer` when given.
     `deepen`: a shallow clone fetches the history that takes first."""
-    repo = GitRepo(path)
+    repo = open_repo(path)
     if deepen:
-        files = head in (WORKTREE, INDEX)
+        files = uncommitted(head)
         base = repo.deepen(base or repo.default_branch() or "HEAD",
                            "HEAD" if files else head or "HEAD")
         head = head if files else repo.resolve(head or "HEAD")
     refs = resolve_refs(repo, base, head)
     cache = cache or SummaryCache()
     config = cache.config(repo.tree(refs.base), config_path)
-    if refs.head in (WORKTREE, INDEX):
+    if uncommitted(refs.head):
         base_tree = repo.tree(refs.merge_base)
         head_tree = repo.files(refs.head)
         changed = tree_changes(base_tree, head_tree)
@@ -77,7 +89,7 @@ def check_repo(path: str, base: str | None = None, head: str | None = None, *,
         repo.tree(refs.base), head_tree, config_path, refs.base, fork=base_tree))
 
 
-def check_local(path: str, base: str | None, head: str | None, *, offline: bool = False,
+def check_local(path: str | GitRepo, base: str | None, head: str | None, *, offline: bool = False,
                 env: Mapping[str, str] = os.environ, **options) -> Report:
     """check_repo as the command line and the Action run it: the functions' packages read
     through the default installer under the cache folder, or, offline (asked, or
@@ -94,12 +106,12 @@ def check_local(path: str, base: str | None, head: str | None, *, offline: bool 
     return report
 
 
-def list_handlers(path: str, ref: str | None = None, base: str | None = None
+def list_handlers(path: str | GitRepo, ref: str | None = None, base: str | None = None
                   ) -> tuple[HandlerSet, ConfigUse | None]:
     """The handlers of a commit, or (no `ref`) of the files on disk, found with the
     configuration `check` would read: the one at `base` (default: the default branch).
     With no base to be found, the head's own, and no ConfigUse."""
-    repo = GitRepo(path)
+    repo = open_repo(path)
     tree = repo.files(ref or WORKTREE)
     base = base or repo.default_branch()
     if base is None:
@@ -112,14 +124,14 @@ def list_handlers(path: str, ref: str | None = None, base: str | None = None
                                                    fork=repo.tree(refs.merge_base))
 
 
-def suggest_fixes(path: str, report: Report) -> list[Suggestion]:
+def suggest_fixes(path: str | GitRepo, report: Report) -> list[Suggestion]:
     """Fix suggestions (reviewbot.fixes) for the report's failing imports, read from the
     head commit the report was made at."""
     from reviewbot.fixes import merge_exports, suggest_all
 
     if not report.errors or not report.head:
         return []
-    tree = GitRepo(path).files(report.head)
+    tree = open_repo(path).files(report.head)
     versions = {st.handler.name: st.handler.python_version for st in report.handlers}
 
     def read(p: str) -> str | None:
@@ -131,13 +143,13 @@ def suggest_fixes(path: str, report: Report) -> list[Suggestion]:
     return merge_exports(out)
 
 
-def apply_fixes(path: str, suggestions: list[Suggestion]) -> list[tuple[str, str]]:
+def apply_fixes(path: str | GitRepo, suggestions: list[Suggestion]) -> list[tuple[str, str]]:
     """Write the `__init__.py` edits into the working tree (nothing is committed).
     Returns (path, what happened) per file; a file whose working copy differs from the
     checked commit is left alone."""
     from reviewbot.fixes import file_fixes
 
-    root = GitRepo(path).top
+    root = open_repo(path).top
     done = []
     for fix in file_fixes(suggestions):
         target = root / fix.path

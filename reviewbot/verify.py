@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewbot.errors import UsageError
-from reviewbot.gitsource import INDEX, WORKTREE, GitError, GitRepo
+from reviewbot.gitsource import WORKTREE, GitError, GitRepo, uncommitted
 from reviewbot.model import Handler
 from reviewbot.tree import Tree
 
@@ -336,16 +336,15 @@ def install_hints(repo: GitRepo, commit: str, handlers: Sequence[Handler],
 # -- the command ------------------------------------------------------------------------
 
 
-def select_handlers(repo_path: str, *, ref: str | None = None, base: str | None = None,
+def select_handlers(repo: GitRepo, *, ref: str | None = None, base: str | None = None,
                     head: str | None = None,
                     names: Sequence[str] = ()) -> tuple[str, list[Handler], list[str]]:
     """The commit to verify, the handlers to import there, and notes for the user."""
     from reviewbot.localrun import check_repo, list_handlers
 
-    repo = GitRepo(repo_path)
     notes: list[str] = []
     if base is not None or head is not None:
-        report = check_repo(repo_path, base, head or WORKTREE)
+        report = check_repo(repo, base, head or WORKTREE)
         commit = report.head
         every = [s.handler for s in report.handlers]
         chosen = [s.handler for s in report.handlers if s.affected]
@@ -353,8 +352,8 @@ def select_handlers(repo_path: str, *, ref: str | None = None, base: str | None 
             notes.append(f"{len(chosen)} of {len(every)} handlers affected by the change")
     else:
         commit = repo.resolve(ref) if ref else WORKTREE  # default: the files on disk
-        found, _ = list_handlers(repo_path, commit, base=commit if commit not in (
-            WORKTREE, INDEX) else "HEAD")  # the configuration of what is verified
+        found, _ = list_handlers(repo, commit, base="HEAD" if uncommitted(commit)
+                                 else commit)  # the configuration of what is verified
         every = list(found.handlers)
         chosen = every
         for u in found.unresolved:
@@ -373,15 +372,15 @@ def verify(repo_path: str, *, ref: str | None = None, base: str | None = None,
            head: str | None = None, names: Sequence[str] = (), python: str | None = None,
            timeout: float = DEFAULT_TIMEOUT, compare_static: bool = False,
            jobs: int | None = None, pythons: Mapping[str, str] | None = None) -> Verification:
-    commit, handlers, notes = select_handlers(repo_path, ref=ref, base=base, head=head,
-                                              names=names)
     repo = GitRepo(repo_path)
+    commit, handlers, notes = select_handlers(repo, ref=ref, base=base, head=head,
+                                              names=names)
     roots = {r for h in handlers for r in h.roots}
     chosen, version_notes = match_interpreters(handlers, pythons or {}, python)
     notes.extend(version_notes)
     with tempfile.TemporaryDirectory(prefix="reviewbot-verify-") as tmp:
         export = Path(tmp) / "tree"
-        if handlers and commit in (WORKTREE, INDEX):
+        if handlers and uncommitted(commit):
             export_files(repo.files(commit), export, roots)
         elif handlers:
             export_commit(repo, commit, export, roots)
